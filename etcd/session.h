@@ -1,0 +1,29 @@
+/*
+ * Session: a lease granted with a TTL and kept alive until closed. Recipes
+ * (election, mutex, lease-bound semaphore holders) attach their keys to it,
+ * so the keys vanish when the process dies or loses contact with etcd.
+ */
+#ifndef ETCD_SESSION_H
+#define ETCD_SESSION_H
+
+#include "etcd/client.h"
+
+typedef struct etcd_session_s etcd_session_t;
+
+/* ready: err == 0 once the lease is granted and kept alive, or the grant's
+ * error. lost: the lease expired or was revoked by someone else (runs once,
+ * never after etcd_session_close()). */
+typedef void (*etcd_session_cb)(etcd_session_t *s, int err, void *data);
+
+int etcd_session_start(etcd_client_t *c, int64_t ttl_s, etcd_session_cb ready,
+                       etcd_session_cb lost, void *data, etcd_session_t **out);
+/* The lease id, 0 until ready. */
+int64_t etcd_session_lease(const etcd_session_t *s);
+int64_t etcd_session_ttl(const etcd_session_t *s);
+int etcd_session_is_alive(const etcd_session_t *s);
+etcd_client_t *etcd_session_client(const etcd_session_t *s);
+/* Stops the keep-alive and frees the session. revoke != 0 also revokes the
+ * lease (fire and forget) so that attached keys disappear at once. */
+void etcd_session_close(etcd_session_t *s, int revoke);
+
+#endif
