@@ -27,6 +27,7 @@
 #ifndef ETCD_CLIENT_H
 #define ETCD_CLIENT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>

@@ -27,6 +27,9 @@ int etcd_election_campaign(etcd_election_t *e, const void *value, size_t len,
 /* Stops campaigning / leading: deletes the candidate key. cb may be NULL. */
 int etcd_election_resign(etcd_election_t *e, etcd_cb cb, void *data);
 int etcd_election_is_leader(const etcd_election_t *e);
+/* cb(-ENOENT) runs when, after being elected, this candidate's key vanishes
+ * (its lease expired, someone deleted it): leadership is lost. */
+void etcd_election_on_lost(etcd_election_t *e, etcd_election_cb cb, void *data);
 /* The candidate key ("" before campaign) and its create revision (0 before). */
 const char *etcd_election_key(const etcd_election_t *e);
 int64_t etcd_election_rev(const etcd_election_t *e);

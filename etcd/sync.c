@@ -158,8 +158,11 @@ int etcd_sync_delete(etcd_sync_t *s, const void *key, size_t klen, int prefix,
     uint8_t *end = malloc(klen ? klen : 1);
     if (!end)
         return -ENOMEM;
+    static uint8_t zero[1] = {0};
     req.key = (ProtobufCBinaryData){klen, (uint8_t *)key};
-    if (prefix)
+    if (prefix && !klen) /* every key */
+        req.key = req.range_end = (ProtobufCBinaryData){1, zero};
+    else if (prefix)
         req.range_end = (ProtobufCBinaryData){etcd_prefix_end(key, klen, end), end};
     wait_t w = {.s = s};
     int err = finish(s, &w, etcd_kv_delete(s->c, &req, NULL, on_result, &w));
