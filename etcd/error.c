@@ -25,6 +25,10 @@ int etcd_status_to_errno(grpc_status_code st, const char *msg)
     case GRPC_STATUS_PERMISSION_DENIED:
         return -EPERM;
     case GRPC_STATUS_INVALID_ARGUMENT:
+        /* etcd reports bad credentials as INVALID_ARGUMENT. */
+        if (msg && (strstr(msg, "authentication failed") || strstr(msg, "user name is empty")))
+            return -EACCES;
+        return -EINVAL;
     case GRPC_STATUS_FAILED_PRECONDITION:
         return -EINVAL;
     case GRPC_STATUS_RESOURCE_EXHAUSTED:
