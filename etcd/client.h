@@ -60,10 +60,10 @@ typedef struct etcd_config_s {
 
 /* What every callback receives. Pointers are valid only during the callback. */
 typedef struct etcd_result_s {
-    int err;             /* 0 or negative errno (see above) */
-    const char *message; /* never NULL; "" on success */
+    int err;              /* 0 or negative errno (see above) */
+    const char *message;  /* never NULL; "" on success */
     const void *response; /* the unpacked etcdserverpb response, NULL on error */
-    int owned_;          /* private: the library frees response after the callback */
+    int owned_;           /* private: the library frees response after the callback */
 } etcd_result_t;
 
 typedef void (*etcd_cb)(const etcd_result_t *res, void *data);
@@ -73,7 +73,9 @@ typedef struct etcd_call_opts_s {
     unsigned timeout_ms; /* 0 = the client's request_timeout_ms */
     /* Mutations (Put, DeleteRange, Txn, Compact) are not retried on another
      * endpoint by default: a lost answer would make the retry ambiguous.
-     * Set this for writes known to be idempotent. Reads always retry. */
+     * A mutation that never reached a server (no endpoint could be
+     * connected) is always retried. Set this for writes known to be
+     * idempotent. Reads always retry. */
     int retry_mutation;
 } etcd_call_opts_t;
 

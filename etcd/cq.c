@@ -34,8 +34,8 @@ static void cq_thread(void *arg)
 {
     etcd_cq_t *q = arg;
     for (;;) {
-        grpc_event ev = grpc_completion_queue_next(q->queue, gpr_inf_future(GPR_CLOCK_REALTIME),
-                                                   NULL);
+        grpc_event ev =
+            grpc_completion_queue_next(q->queue, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
         if (ev.type == GRPC_QUEUE_SHUTDOWN)
             break;
         if (ev.type != GRPC_OP_COMPLETE)

@@ -114,7 +114,8 @@ static void own_watch_cb(etcd_watch_t *w, int err, int64_t rev, int64_t crev,
 static void become_leader(etcd_election_t *e, int64_t seen_rev)
 {
     e->state = E_LEADER;
-    etcd_watch_opts_t o = {.key = e->key, .key_len = strlen(e->key), .start_revision = seen_rev + 1};
+    etcd_watch_opts_t o = {
+        .key = e->key, .key_len = strlen(e->key), .start_revision = seen_rev + 1};
     if (etcd_watch_start(e->c, &o, own_watch_cb, e, &e->own_w) < 0)
         e->own_w = NULL; /* fencing still protects every write */
     e->cb(e, 0, e->data);
@@ -155,8 +156,8 @@ static void pred_range_done(const etcd_result_t *res, void *data)
         return;
     }
     const Mvccpb__KeyValue *pred = r->kvs[0];
-    etcd_watch_opts_t o = {.key = pred->key.data, .key_len = pred->key.len,
-                           .start_revision = hdr + 1};
+    etcd_watch_opts_t o = {
+        .key = pred->key.data, .key_len = pred->key.len, .start_revision = hdr + 1};
     int err = etcd_watch_start(e->c, &o, pred_watch_cb, e, &e->wait_w);
     if (err < 0)
         e_fail(e, err);
@@ -256,8 +257,8 @@ int etcd_election_new(etcd_session_t *s, const char *prefix, etcd_election_t **o
     return 0;
 }
 
-int etcd_election_campaign(etcd_election_t *e, const void *value, size_t len,
-                           etcd_election_cb cb, void *data)
+int etcd_election_campaign(etcd_election_t *e, const void *value, size_t len, etcd_election_cb cb,
+                           void *data)
 {
     if (!e || !cb || (!value && len))
         return -EINVAL;
@@ -269,8 +270,8 @@ int etcd_election_campaign(etcd_election_t *e, const void *value, size_t len,
     free(e->value);
     e->key = NULL;
     e->value = malloc(len ? len : 1);
-    if (!e->value || asprintf(&e->key, "%s%" PRIx64, e->prefix,
-                              (uint64_t)etcd_session_lease(e->s)) < 0) {
+    if (!e->value ||
+        asprintf(&e->key, "%s%" PRIx64, e->prefix, (uint64_t)etcd_session_lease(e->s)) < 0) {
         e->key = NULL;
         return -ENOMEM;
     }
@@ -416,7 +417,9 @@ static void obs_range_done(const etcd_result_t *res, void *data)
     int64_t cr = kv ? kv->create_revision : 0, mr = kv ? kv->mod_revision : 0;
     if (!o->w) {
         size_t plen = strlen(o->prefix);
-        etcd_watch_opts_t wo = {.key = o->prefix, .key_len = plen, .prefix = 1,
+        etcd_watch_opts_t wo = {.key = o->prefix,
+                                .key_len = plen,
+                                .prefix = 1,
                                 .start_revision = r->header->revision + 1};
         int err = etcd_watch_start(o->c, &wo, obs_watch_cb, o, &o->w);
         if (err < 0) {

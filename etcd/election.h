@@ -22,8 +22,8 @@ typedef void (*etcd_election_cb)(etcd_election_t *e, int err, void *data);
 
 int etcd_election_new(etcd_session_t *s, const char *prefix, etcd_election_t **out);
 /* Starts campaigning with `value` (copied) as the leader's value. */
-int etcd_election_campaign(etcd_election_t *e, const void *value, size_t len,
-                           etcd_election_cb cb, void *data);
+int etcd_election_campaign(etcd_election_t *e, const void *value, size_t len, etcd_election_cb cb,
+                           void *data);
 /* Stops campaigning / leading: deletes the candidate key. cb may be NULL. */
 int etcd_election_resign(etcd_election_t *e, etcd_cb cb, void *data);
 int etcd_election_is_leader(const etcd_election_t *e);

@@ -52,8 +52,8 @@ typedef struct etcd_cq_s etcd_cq_t;
 int etcd_cq_init(etcd_cq_t **out, uv_loop_t *loop);
 grpc_completion_queue *etcd_cq_queue(etcd_cq_t *q);
 /* Starts a batch on `call` with `tag`; counts it as pending. */
-grpc_call_error etcd_cq_start_batch(etcd_cq_t *q, grpc_call *call, const grpc_op *ops,
-                                    size_t n, etcd_tag_t *tag);
+grpc_call_error etcd_cq_start_batch(etcd_cq_t *q, grpc_call *call, const grpc_op *ops, size_t n,
+                                    etcd_tag_t *tag);
 size_t etcd_cq_pending(const etcd_cq_t *q);
 /* Shuts the queue down once nothing is pending, joins the thread, frees q,
  * then calls done on the loop. */
@@ -67,8 +67,8 @@ typedef struct etcd_method_s {
 } etcd_method_t;
 
 extern const etcd_method_t etcd_m_range, etcd_m_put, etcd_m_delete, etcd_m_txn, etcd_m_compact,
-    etcd_m_lease_grant, etcd_m_lease_revoke, etcd_m_lease_ttl, etcd_m_lease_leases,
-    etcd_m_status, etcd_m_authenticate;
+    etcd_m_lease_grant, etcd_m_lease_revoke, etcd_m_lease_ttl, etcd_m_lease_leases, etcd_m_status,
+    etcd_m_authenticate;
 extern const char etcd_path_watch[], etcd_path_keepalive[], etcd_path_snapshot[];
 
 /* Something that must wait for an auth token before it can start. */

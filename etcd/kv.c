@@ -11,8 +11,8 @@ int etcd_kv_range(etcd_client_t *c, const Etcdserverpb__RangeRequest *req,
     return req ? etcd_unary(c, &etcd_m_range, &req->base, opts, cb, data) : -EINVAL;
 }
 
-int etcd_kv_put(etcd_client_t *c, const Etcdserverpb__PutRequest *req,
-                const etcd_call_opts_t *opts, etcd_cb cb, void *data)
+int etcd_kv_put(etcd_client_t *c, const Etcdserverpb__PutRequest *req, const etcd_call_opts_t *opts,
+                etcd_cb cb, void *data)
 {
     return req ? etcd_unary(c, &etcd_m_put, &req->base, opts, cb, data) : -EINVAL;
 }
@@ -23,8 +23,8 @@ int etcd_kv_delete(etcd_client_t *c, const Etcdserverpb__DeleteRangeRequest *req
     return req ? etcd_unary(c, &etcd_m_delete, &req->base, opts, cb, data) : -EINVAL;
 }
 
-int etcd_kv_txn(etcd_client_t *c, const Etcdserverpb__TxnRequest *req,
-                const etcd_call_opts_t *opts, etcd_cb cb, void *data)
+int etcd_kv_txn(etcd_client_t *c, const Etcdserverpb__TxnRequest *req, const etcd_call_opts_t *opts,
+                etcd_cb cb, void *data)
 {
     return req ? etcd_unary(c, &etcd_m_txn, &req->base, opts, cb, data) : -EINVAL;
 }

@@ -16,12 +16,12 @@
 
 int etcd_kv_range(etcd_client_t *c, const Etcdserverpb__RangeRequest *req,
                   const etcd_call_opts_t *opts, etcd_cb cb, void *data);
-int etcd_kv_put(etcd_client_t *c, const Etcdserverpb__PutRequest *req,
-                const etcd_call_opts_t *opts, etcd_cb cb, void *data);
+int etcd_kv_put(etcd_client_t *c, const Etcdserverpb__PutRequest *req, const etcd_call_opts_t *opts,
+                etcd_cb cb, void *data);
 int etcd_kv_delete(etcd_client_t *c, const Etcdserverpb__DeleteRangeRequest *req,
                    const etcd_call_opts_t *opts, etcd_cb cb, void *data);
-int etcd_kv_txn(etcd_client_t *c, const Etcdserverpb__TxnRequest *req,
-                const etcd_call_opts_t *opts, etcd_cb cb, void *data);
+int etcd_kv_txn(etcd_client_t *c, const Etcdserverpb__TxnRequest *req, const etcd_call_opts_t *opts,
+                etcd_cb cb, void *data);
 int etcd_kv_compact(etcd_client_t *c, const Etcdserverpb__CompactionRequest *req,
                     const etcd_call_opts_t *opts, etcd_cb cb, void *data);
 
@@ -58,18 +58,16 @@ etcd_txn_t *etcd_txn_new(void);
 void etcd_txn_free(etcd_txn_t *t);
 int etcd_txn_cmp_version(etcd_txn_t *t, const void *key, size_t klen, etcd_cmp_op_t op,
                          int64_t version);
-int etcd_txn_cmp_create(etcd_txn_t *t, const void *key, size_t klen, etcd_cmp_op_t op,
-                        int64_t rev);
+int etcd_txn_cmp_create(etcd_txn_t *t, const void *key, size_t klen, etcd_cmp_op_t op, int64_t rev);
 int etcd_txn_cmp_mod(etcd_txn_t *t, const void *key, size_t klen, etcd_cmp_op_t op, int64_t rev);
 int etcd_txn_cmp_value(etcd_txn_t *t, const void *key, size_t klen, etcd_cmp_op_t op,
                        const void *val, size_t vlen);
 int etcd_txn_cmp_lease(etcd_txn_t *t, const void *key, size_t klen, etcd_cmp_op_t op,
                        int64_t lease);
-int etcd_txn_put(etcd_txn_t *t, etcd_txn_branch_t b, const void *key, size_t klen,
-                 const void *val, size_t vlen, int64_t lease);
+int etcd_txn_put(etcd_txn_t *t, etcd_txn_branch_t b, const void *key, size_t klen, const void *val,
+                 size_t vlen, int64_t lease);
 /* prefix != 0: every key starting with key. */
-int etcd_txn_delete(etcd_txn_t *t, etcd_txn_branch_t b, const void *key, size_t klen,
-                    int prefix);
+int etcd_txn_delete(etcd_txn_t *t, etcd_txn_branch_t b, const void *key, size_t klen, int prefix);
 int etcd_txn_get(etcd_txn_t *t, etcd_txn_branch_t b, const void *key, size_t klen, int prefix);
 /* The request (owned by the builder), or NULL after an allocation failure. */
 const Etcdserverpb__TxnRequest *etcd_txn_request(const etcd_txn_t *t);

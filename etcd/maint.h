@@ -9,8 +9,8 @@ int etcd_maint_status(etcd_client_t *c, const etcd_call_opts_t *opts, etcd_cb cb
 /* Result of a snapshot written to disk. */
 typedef struct etcd_snapshot_info_s {
     const char *path;
-    uint64_t size;     /* bytes written */
-    int64_t revision;  /* store revision when the snapshot began (a lower bound) */
+    uint64_t size;    /* bytes written */
+    int64_t revision; /* store revision when the snapshot began (a lower bound) */
 } etcd_snapshot_info_t;
 
 /*

@@ -137,8 +137,7 @@ static void try_take(etcd_semaphore_t *s, int i)
     if (!err)
         err = etcd_txn_cmp_create(t, key, klen, ETCD_CMP_EQUAL, 0);
     if (!err)
-        err = etcd_txn_put(t, ETCD_TXN_SUCCESS, key, klen, s->holder, strlen(s->holder),
-                           s->lease);
+        err = etcd_txn_put(t, ETCD_TXN_SUCCESS, key, klen, s->holder, strlen(s->holder), s->lease);
     if (!err)
         err = etcd_kv_txn(s->c, etcd_txn_request(t), NULL, take_done, op);
     free(key);
@@ -208,8 +207,10 @@ static void slots_read(const etcd_result_t *res, void *data)
         return;
     }
     s->state = S_WAITING;
-    etcd_watch_opts_t o = {.key = s->slots_prefix, .key_len = strlen(s->slots_prefix),
-                           .prefix = 1, .start_revision = r->header->revision + 1};
+    etcd_watch_opts_t o = {.key = s->slots_prefix,
+                           .key_len = strlen(s->slots_prefix),
+                           .prefix = 1,
+                           .start_revision = r->header->revision + 1};
     int err = etcd_watch_start(s->c, &o, slots_watch_cb, s, &s->w);
     if (err < 0) {
         s->w = NULL;
@@ -237,11 +238,10 @@ static void read_slots(etcd_semaphore_t *s)
     }
 }
 
-int etcd_semaphore_new(etcd_client_t *c, const etcd_semaphore_opts_t *o,
-                       etcd_semaphore_t **out)
+int etcd_semaphore_new(etcd_client_t *c, const etcd_semaphore_opts_t *o, etcd_semaphore_t **out)
 {
-    if (!c || !o || !o->prefix || !*o->prefix || !o->slots || !o->holder || !*o->holder ||
-        !out || o->lease < 0)
+    if (!c || !o || !o->prefix || !*o->prefix || !o->slots || !o->holder || !*o->holder || !out ||
+        o->lease < 0)
         return -EINVAL;
     etcd_semaphore_t *s = calloc(1, sizeof(*s));
     if (!s)

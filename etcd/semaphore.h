@@ -27,14 +27,13 @@ typedef struct etcd_semaphore_opts_s {
     int64_t lease;      /* 0 = persistent holder */
 } etcd_semaphore_opts_t;
 
-int etcd_semaphore_new(etcd_client_t *c, const etcd_semaphore_opts_t *o,
-                       etcd_semaphore_t **out);
+int etcd_semaphore_new(etcd_client_t *c, const etcd_semaphore_opts_t *o, etcd_semaphore_t **out);
 /* cb(err == 0) once a slot is held (or found already held by this holder). */
 int etcd_semaphore_acquire(etcd_semaphore_t *s, etcd_semaphore_cb cb, void *data);
 /* Deletes the slot if still ours (compare on the token). cb may be NULL. */
 int etcd_semaphore_release(etcd_semaphore_t *s, etcd_cb cb, void *data);
 int etcd_semaphore_is_held(const etcd_semaphore_t *s);
-int etcd_semaphore_slot(const etcd_semaphore_t *s);     /* -1 when not held */
+int etcd_semaphore_slot(const etcd_semaphore_t *s);      /* -1 when not held */
 int64_t etcd_semaphore_token(const etcd_semaphore_t *s); /* 0 when not held */
 int etcd_semaphore_fence(const etcd_semaphore_t *s, etcd_txn_t *t);
 /* Abandons a pending acquire; a held slot stays held in etcd. */

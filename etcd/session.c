@@ -52,8 +52,8 @@ static void grant_done(const etcd_result_t *res, void *data)
         s->ready(s, err, s->data);
 }
 
-int etcd_session_start(etcd_client_t *c, int64_t ttl_s, etcd_session_cb ready,
-                       etcd_session_cb lost, void *data, etcd_session_t **out)
+int etcd_session_start(etcd_client_t *c, int64_t ttl_s, etcd_session_cb ready, etcd_session_cb lost,
+                       void *data, etcd_session_t **out)
 {
     if (!c || ttl_s <= 0 || !out)
         return -EINVAL;

@@ -15,8 +15,8 @@ typedef struct etcd_session_s etcd_session_t;
  * never after etcd_session_close()). */
 typedef void (*etcd_session_cb)(etcd_session_t *s, int err, void *data);
 
-int etcd_session_start(etcd_client_t *c, int64_t ttl_s, etcd_session_cb ready,
-                       etcd_session_cb lost, void *data, etcd_session_t **out);
+int etcd_session_start(etcd_client_t *c, int64_t ttl_s, etcd_session_cb ready, etcd_session_cb lost,
+                       void *data, etcd_session_t **out);
 /* The lease id, 0 until ready. */
 int64_t etcd_session_lease(const etcd_session_t *s);
 int64_t etcd_session_ttl(const etcd_session_t *s);

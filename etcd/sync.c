@@ -151,8 +151,7 @@ int etcd_sync_range(etcd_sync_t *s, const Etcdserverpb__RangeRequest *req,
     return err;
 }
 
-int etcd_sync_delete(etcd_sync_t *s, const void *key, size_t klen, int prefix,
-                     int64_t *deleted)
+int etcd_sync_delete(etcd_sync_t *s, const void *key, size_t klen, int prefix, int64_t *deleted)
 {
     Etcdserverpb__DeleteRangeRequest req = ETCDSERVERPB__DELETE_RANGE_REQUEST__INIT;
     uint8_t *end = malloc(klen ? klen : 1);

@@ -32,8 +32,7 @@ int etcd_sync_put(etcd_sync_t *s, const void *key, size_t klen, const void *val,
 int etcd_sync_get(etcd_sync_t *s, const void *key, size_t klen, Mvccpb__KeyValue **out);
 int etcd_sync_range(etcd_sync_t *s, const Etcdserverpb__RangeRequest *req,
                     Etcdserverpb__RangeResponse **out);
-int etcd_sync_delete(etcd_sync_t *s, const void *key, size_t klen, int prefix,
-                     int64_t *deleted);
+int etcd_sync_delete(etcd_sync_t *s, const void *key, size_t klen, int prefix, int64_t *deleted);
 int etcd_sync_txn(etcd_sync_t *s, const Etcdserverpb__TxnRequest *req,
                   Etcdserverpb__TxnResponse **out);
 int etcd_sync_compact(etcd_sync_t *s, int64_t revision);

@@ -86,16 +86,16 @@ static int add_cmp(etcd_txn_t *t, const void *key, size_t klen, etcd_cmp_op_t op
     return 0;
 }
 
-#define CMP_INT(fn, TARGET, field, CASE)                                                       \
-    int fn(etcd_txn_t *t, const void *key, size_t klen, etcd_cmp_op_t op, int64_t v)           \
-    {                                                                                          \
-        Etcdserverpb__Compare *c;                                                              \
-        int err = add_cmp(t, key, klen, op, ETCDSERVERPB__COMPARE__COMPARE_TARGET__##TARGET, &c); \
-        if (err < 0)                                                                           \
-            return err;                                                                        \
-        c->target_union_case = ETCDSERVERPB__COMPARE__TARGET_UNION_##CASE;                     \
-        c->field = v;                                                                          \
-        return 0;                                                                              \
+#define CMP_INT(fn, TARGET, field, CASE)                                                           \
+    int fn(etcd_txn_t *t, const void *key, size_t klen, etcd_cmp_op_t op, int64_t v)               \
+    {                                                                                              \
+        Etcdserverpb__Compare *c;                                                                  \
+        int err = add_cmp(t, key, klen, op, ETCDSERVERPB__COMPARE__COMPARE_TARGET__##TARGET, &c);  \
+        if (err < 0)                                                                               \
+            return err;                                                                            \
+        c->target_union_case = ETCDSERVERPB__COMPARE__TARGET_UNION_##CASE;                         \
+        c->field = v;                                                                              \
+        return 0;                                                                                  \
     }
 
 CMP_INT(etcd_txn_cmp_version, VERSION, version, VERSION)
@@ -128,8 +128,8 @@ static Etcdserverpb__RequestOp *add_op(etcd_txn_t *t, etcd_txn_branch_t b)
     return op;
 }
 
-static int set_range(ProtobufCBinaryData *k, ProtobufCBinaryData *end, const void *key,
-                     size_t klen, int prefix)
+static int set_range(ProtobufCBinaryData *k, ProtobufCBinaryData *end, const void *key, size_t klen,
+                     int prefix)
 {
     if (dup_bytes(k, key, klen) < 0)
         return -ENOMEM;
@@ -149,8 +149,8 @@ static int set_range(ProtobufCBinaryData *k, ProtobufCBinaryData *end, const voi
     return 0;
 }
 
-int etcd_txn_put(etcd_txn_t *t, etcd_txn_branch_t b, const void *key, size_t klen,
-                 const void *val, size_t vlen, int64_t lease)
+int etcd_txn_put(etcd_txn_t *t, etcd_txn_branch_t b, const void *key, size_t klen, const void *val,
+                 size_t vlen, int64_t lease)
 {
     if (!t || (!key && klen) || (!val && vlen))
         return -EINVAL;
@@ -169,8 +169,7 @@ int etcd_txn_put(etcd_txn_t *t, etcd_txn_branch_t b, const void *key, size_t kle
     return 0;
 }
 
-int etcd_txn_delete(etcd_txn_t *t, etcd_txn_branch_t b, const void *key, size_t klen,
-                    int prefix)
+int etcd_txn_delete(etcd_txn_t *t, etcd_txn_branch_t b, const void *key, size_t klen, int prefix)
 {
     if (!t || (!key && klen))
         return -EINVAL;

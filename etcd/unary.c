@@ -78,11 +78,19 @@ static void unary_timer_fired(uv_timer_t *t)
     unary_attempt(t->data);
 }
 
-static bool unary_should_retry(unary_t *u, int err)
+/* gRPC core fails a call with this text when its channel could not pick a
+ * connected subchannel: the request never left the client, so even a
+ * mutation is safe to send to the next endpoint. */
+static bool unary_never_sent(const char *msg)
+{
+    return msg && strstr(msg, "failed to connect to all addresses");
+}
+
+static bool unary_should_retry(unary_t *u, int err, const char *msg)
 {
     if (u->c->closing || err != -ENOTCONN)
         return false;
-    if (u->m->mutation && !u->retry_mutation)
+    if (u->m->mutation && !u->retry_mutation && !unary_never_sent(msg))
         return false;
     /* Two rounds over the endpoints: enough to ride over a restart or a
      * failover, and a down cluster still answers fast. */
@@ -137,7 +145,7 @@ static void unary_done(etcd_tag_t *tag, bool ok)
         err = -ECANCELED;
     if (err == -ENOTCONN)
         etcd_client_failover(u->c, u->endpoint);
-    if (unary_should_retry(u, err)) {
+    if (unary_should_retry(u, err, msg)) {
         free(msg);
         unary_schedule_retry(u);
         return;

@@ -65,8 +65,8 @@ static void w_free(etcd_watch_t *w)
 }
 
 /* Runs the user's callback; returns false if the watcher was freed in it. */
-static bool w_call(etcd_watch_t *w, int err, int64_t rev, int64_t compact,
-                   Mvccpb__Event *const *ev, size_t n)
+static bool w_call(etcd_watch_t *w, int err, int64_t rev, int64_t compact, Mvccpb__Event *const *ev,
+                   size_t n)
 {
     w->in_cb = true;
     w->cb(w, err, rev, compact, ev, n, w->data);
@@ -222,8 +222,8 @@ static void ws_on_message(etcd_stream_t *st, grpc_byte_buffer *bb, void *owner)
 {
     etcd_watch_stream_t *ws = owner;
     (void)st;
-    Etcdserverpb__WatchResponse *r = (Etcdserverpb__WatchResponse *)etcd_unpack(
-        &etcdserverpb__watch_response__descriptor, bb);
+    Etcdserverpb__WatchResponse *r =
+        (Etcdserverpb__WatchResponse *)etcd_unpack(&etcdserverpb__watch_response__descriptor, bb);
     if (!r)
         return;
     ws->failures = 0;
@@ -237,8 +237,7 @@ static void ws_on_message(etcd_stream_t *st, grpc_byte_buffer *bb, void *owner)
             w_finish(w, r->compact_revision ? -ESTALE : -ECANCELED,
                      r->header ? r->header->revision : 0, r->compact_revision);
         } else if (w && r->fragment) {
-            Etcdserverpb__WatchResponse **f =
-                realloc(w->frags, (w->n_frags + 1) * sizeof(*f));
+            Etcdserverpb__WatchResponse **f = realloc(w->frags, (w->n_frags + 1) * sizeof(*f));
             if (!f) {
                 w_finish(w, -ENOMEM, 0, 0);
             } else {

@@ -17,10 +17,10 @@ typedef struct etcd_watch_s etcd_watch_t;
 typedef struct etcd_watch_opts_s {
     const void *key;
     size_t key_len;
-    int prefix;               /* watch every key starting with key */
-    const void *range_end;    /* explicit range end (overrides prefix) */
+    int prefix;            /* watch every key starting with key */
+    const void *range_end; /* explicit range end (overrides prefix) */
     size_t range_end_len;
-    int64_t start_revision;   /* 0 = from now */
+    int64_t start_revision; /* 0 = from now */
     int prev_kv;
     int progress_notify;
 } etcd_watch_opts_t;
@@ -35,12 +35,11 @@ typedef struct etcd_watch_opts_s {
  * After a callback with err != 0 the watch is finished; the caller still
  * frees it with etcd_watch_stop(). `revision` is the header revision.
  */
-typedef void (*etcd_watch_cb)(etcd_watch_t *w, int err, int64_t revision,
-                              int64_t compact_revision, Mvccpb__Event *const *events,
-                              size_t n_events, void *data);
+typedef void (*etcd_watch_cb)(etcd_watch_t *w, int err, int64_t revision, int64_t compact_revision,
+                              Mvccpb__Event *const *events, size_t n_events, void *data);
 
-int etcd_watch_start(etcd_client_t *c, const etcd_watch_opts_t *opts, etcd_watch_cb cb,
-                     void *data, etcd_watch_t **out);
+int etcd_watch_start(etcd_client_t *c, const etcd_watch_opts_t *opts, etcd_watch_cb cb, void *data,
+                     etcd_watch_t **out);
 /* Cancels the watcher and frees it; its callback never runs again. */
 void etcd_watch_stop(etcd_watch_t *w);
 /* The revision of the last delivered event or progress notification. */
