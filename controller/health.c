@@ -1,0 +1,152 @@
+/* GET /healthz: see health.h. */
+#include "health.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "etcd/maint.h"
+#include "log.h"
+
+#define DEFAULT_PROBE_TIMEOUT_MS 2000u
+#define DEFAULT_CACHE_MS 1000u
+
+typedef struct waiter_s {
+    http_request_t *req;
+    struct waiter_s *next;
+} waiter_t;
+
+struct health_s {
+    uv_loop_t *loop;
+    etcd_client_t *client;
+    unsigned probe_timeout_ms;
+    unsigned cache_ms;
+
+    int probing;
+    waiter_t *waiters;
+
+    int have_result;
+    int etcd_ok;
+    uint64_t result_ms; /* uv_now() of the last result */
+    int logged_state;   /* -1 unknown, else the last logged etcd_ok */
+};
+
+static void respond(health_t *h, http_request_t *req)
+{
+    int ok = h->etcd_ok;
+    json_t *body =
+        json_pack("{s:b, s:b, s:b, s:b}", "global", ok, "etcd", ok, "db", ok, "flask", 1);
+    http_request_add_header(req, "Access-Control-Allow-Origin", "*");
+    http_request_add_header(req, "Cache-Control", "no-store");
+    http_request_respond_json(req, ok ? 200 : 503, body);
+}
+
+static void record(health_t *h, int ok, int err, const char *why)
+{
+    h->etcd_ok = ok;
+    h->have_result = 1;
+    h->result_ms = uv_now(h->loop);
+    if (h->logged_state != ok) {
+        char q[256];
+        if (ok) {
+            log_info("etcd is healthy", "endpoint=%s",
+                     h->client != NULL ? etcd_client_endpoint(h->client) : "-");
+        } else {
+            log_warn("etcd is unhealthy", "error=%d reason=%s", err, log_quote(why, q, sizeof q));
+        }
+        h->logged_state = ok;
+    }
+    waiter_t *w = h->waiters;
+    h->waiters = NULL;
+    while (w != NULL) {
+        waiter_t *next = w->next;
+        respond(h, w->req);
+        free(w);
+        w = next;
+    }
+}
+
+static void on_status(const etcd_result_t *res, void *data)
+{
+    health_t *h = data;
+    h->probing = 0;
+    if (res->err != 0) {
+        record(h, 0, res->err, res->message[0] != '\0' ? res->message : etcd_strerror(res->err));
+        return;
+    }
+    const Etcdserverpb__StatusResponse *st = res->response;
+    if (st == NULL) {
+        record(h, 0, -EIO, "empty status response");
+    } else if (st->leader == 0) {
+        record(h, 0, 0, "no leader");
+    } else if (st->n_errors > 0) {
+        record(h, 0, 0, st->errors[0]);
+    } else {
+        record(h, 1, 0, "");
+    }
+}
+
+void health_handle_healthz(http_request_t *req, void *data)
+{
+    health_t *h = data;
+    if (!h->probing && h->have_result && uv_now(h->loop) - h->result_ms < h->cache_ms) {
+        respond(h, req);
+        return;
+    }
+    waiter_t *w = malloc(sizeof *w);
+    if (w == NULL) {
+        http_request_respond_error(req, 500, "out of memory");
+        return;
+    }
+    w->req = req;
+    w->next = h->waiters;
+    h->waiters = w;
+    if (h->probing) {
+        return;
+    }
+    etcd_call_opts_t opts = {.timeout_ms = h->probe_timeout_ms};
+    h->probing = 1;
+    int rc = etcd_maint_status(h->client, &opts, on_status, h);
+    if (rc != 0) {
+        h->probing = 0;
+        record(h, 0, rc, etcd_strerror(rc));
+    }
+}
+
+int health_new(uv_loop_t *loop, etcd_client_t *client, const health_config_t *cfg, health_t **out)
+{
+    *out = NULL;
+    health_t *h = calloc(1, sizeof *h);
+    if (h == NULL) {
+        return -ENOMEM;
+    }
+    h->loop = loop;
+    h->client = client;
+    h->probe_timeout_ms =
+        cfg != NULL && cfg->probe_timeout_ms ? cfg->probe_timeout_ms : DEFAULT_PROBE_TIMEOUT_MS;
+    h->cache_ms = cfg != NULL && cfg->cache_ms ? cfg->cache_ms : DEFAULT_CACHE_MS;
+    h->logged_state = -1;
+    *out = h;
+    return 0;
+}
+
+void health_free(health_t *h)
+{
+    if (h == NULL) {
+        return;
+    }
+    /* A pending probe would call back into freed memory: answer its waiters
+     * and refuse. The owner closes the client first, so this stays empty. */
+    if (h->probing) {
+        log_error("health freed with a probe pending", "waiters=%d", h->waiters != NULL);
+    }
+    waiter_t *w = h->waiters;
+    while (w != NULL) {
+        waiter_t *next = w->next;
+        http_request_respond_error(w->req, 503, "shutting down");
+        free(w);
+        w = next;
+    }
+    free(h);
+}

@@ -1,0 +1,217 @@
+/*
+ * enjoliverd, minimal for now: flags, a supervised local etcd (or external
+ * endpoints), the etcd client, and the HTTP server with GET /healthz; all
+ * state is owned by one libuv loop. SIGINT/SIGTERM stop it in order: HTTP
+ * refuses new requests, the etcd client closes (pending probes are answered),
+ * HTTP stops, the local etcd stops; exit 0.
+ */
+#include <errno.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "config.h"
+#include "etcd/client.h"
+#include "health.h"
+#include "http_server.h"
+#include "local_etcd.h"
+#include "log.h"
+
+typedef struct app_s {
+    uv_loop_t loop;
+    config_t cfg;
+    uv_signal_t sigint;
+    uv_signal_t sigterm;
+    local_etcd_t *etcd;
+    etcd_client_t *client;
+    health_t *health;
+    http_server_t *http;
+    int stopping;
+    int exit_code;
+} app_t;
+
+static void on_signal_closed(uv_handle_t *h)
+{
+    (void)h;
+}
+
+static void on_etcd_stopped(void *data)
+{
+    app_t *app = data;
+    app->etcd = NULL;
+    uv_close((uv_handle_t *)&app->sigint, on_signal_closed);
+    uv_close((uv_handle_t *)&app->sigterm, on_signal_closed);
+}
+
+static void on_http_closed(void *data)
+{
+    app_t *app = data;
+    app->http = NULL;
+    if (app->etcd != NULL) {
+        local_etcd_stop(app->etcd, on_etcd_stopped, app);
+    } else {
+        on_etcd_stopped(app);
+    }
+}
+
+static void on_client_closed(void *data)
+{
+    app_t *app = data;
+    app->client = NULL;
+    /* Every probe has completed (with -ECANCELED at worst). */
+    health_free(app->health);
+    app->health = NULL;
+    if (app->http != NULL) {
+        http_server_close(app->http, on_http_closed, app);
+    } else {
+        on_http_closed(app);
+    }
+}
+
+static void app_stop(app_t *app, const char *why)
+{
+    if (app->stopping) {
+        if (app->etcd != NULL) {
+            local_etcd_kill_now(app->etcd);
+        }
+        return;
+    }
+    app->stopping = 1;
+    log_info("stopping", "reason=%s", why);
+    if (app->http != NULL) {
+        http_server_shutdown(app->http);
+    }
+    if (app->client != NULL) {
+        etcd_client_close(app->client, on_client_closed, app);
+    } else {
+        on_client_closed(app);
+    }
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    app_t *app = h->data;
+    app_stop(app, signum == SIGINT ? "SIGINT" : "SIGTERM");
+}
+
+static void on_walk(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    log_error("handle still open at exit", "type=%s active=%d", uv_handle_type_name(h->type),
+              uv_is_active(h));
+}
+
+static int app_start(app_t *app)
+{
+    const char *local_endpoint[1];
+    const char *const *endpoints = (const char *const *)app->cfg.etcd_endpoints;
+    size_t n_endpoints = app->cfg.n_etcd_endpoints;
+    char q[512], qerr[128];
+
+    if (n_endpoints == 0) {
+        local_etcd_config_t lc = {
+            .etcd_bin = app->cfg.etcd_bin,
+            .data_dir = app->cfg.data_dir,
+            .client_port = app->cfg.local_etcd_client_port,
+            .peer_port = app->cfg.local_etcd_peer_port,
+        };
+        int rc = local_etcd_start(&app->loop, &lc, &app->etcd);
+        if (rc != 0) {
+            return rc;
+        }
+        local_endpoint[0] = local_etcd_endpoint(app->etcd);
+        endpoints = local_endpoint;
+        n_endpoints = 1;
+    }
+
+    etcd_config_t ec = {.endpoints = endpoints, .n_endpoints = n_endpoints};
+    int rc = etcd_client_new(&app->loop, &ec, &app->client);
+    if (rc != 0) {
+        app->client = NULL;
+        log_error("cannot create the etcd client", "endpoint=%s error=%s",
+                  log_quote(endpoints[0], q, sizeof q),
+                  log_quote(etcd_strerror(rc), qerr, sizeof qerr));
+        return rc;
+    }
+    rc = health_new(&app->loop, app->client, NULL, &app->health);
+    if (rc != 0) {
+        return rc;
+    }
+    rc = http_server_new(&app->loop, &app->http);
+    if (rc != 0) {
+        return rc;
+    }
+    rc = http_server_route(app->http, "GET", "/healthz", health_handle_healthz, app->health);
+    if (rc != 0) {
+        return rc;
+    }
+    http_server_config_t hc = {.host = app->cfg.listen_host, .port = app->cfg.listen_port};
+    rc = http_server_start(app->http, &hc);
+    if (rc != 0) {
+        return rc;
+    }
+    for (size_t i = 0; i < n_endpoints; i++) {
+        log_info("etcd endpoint", "index=%zu endpoint=%s local=%d", i,
+                 log_quote(endpoints[i], q, sizeof q), app->etcd != NULL);
+    }
+    log_info("enjoliverd started", "version=%s http_port=%u", ENJ_VERSION,
+             (unsigned)http_server_port(app->http));
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc >= 2 && strcmp(argv[1], LOCAL_ETCD_EXEC_FLAG) == 0) {
+        return local_etcd_exec_main(argc, argv);
+    }
+
+    app_t app;
+    memset(&app, 0, sizeof app);
+    int rc = config_parse(argc, argv, &app.cfg, stdout, stderr);
+    if (rc != CONFIG_OK) {
+        config_free(&app.cfg);
+        if (rc == CONFIG_HELP) {
+            return 0;
+        }
+        if (rc < 0) {
+            fprintf(stderr, "enjoliverd: %s\n", strerror(-rc));
+            return 1;
+        }
+        return 2;
+    }
+    log_set_level(app.cfg.log_level);
+    signal(SIGPIPE, SIG_IGN);
+    /* Seed jansson's hash function before any thread exists. */
+    json_object_seed(0);
+
+    rc = uv_loop_init(&app.loop);
+    if (rc != 0) {
+        log_error("uv_loop_init failed", "error=\"%s\"", uv_strerror(rc));
+        config_free(&app.cfg);
+        return 1;
+    }
+    uv_signal_init(&app.loop, &app.sigint);
+    uv_signal_init(&app.loop, &app.sigterm);
+    app.sigint.data = &app;
+    app.sigterm.data = &app;
+    uv_signal_start(&app.sigint, on_signal, SIGINT);
+    uv_signal_start(&app.sigterm, on_signal, SIGTERM);
+
+    rc = app_start(&app);
+    if (rc != 0) {
+        app.exit_code = 1;
+        app_stop(&app, "start-up failed");
+    }
+    uv_run(&app.loop, UV_RUN_DEFAULT);
+
+    if (uv_loop_close(&app.loop) != 0) {
+        uv_walk(&app.loop, on_walk, NULL);
+        app.exit_code = 1;
+    }
+    log_info("enjoliverd exited", "exit_code=%d", app.exit_code);
+    config_free(&app.cfg);
+    return app.exit_code;
+}
