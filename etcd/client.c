@@ -160,7 +160,10 @@ grpc_channel *etcd_client_channel(etcd_client_t *c, size_t *endpoint)
          * connection stays open; etcd permits pings every 5 s by default. */
         grpc_arg args[] = {
             {GRPC_ARG_INTEGER, GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, {.integer = 100}},
-            {GRPC_ARG_INTEGER, GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, {.integer = 100}},
+            /* Not set low: gRPC also uses it as the minimum time a connection
+             * attempt may take, and 100 ms is not enough for a loaded etcd
+             * to send its SETTINGS frame. gRPC's default (20 s) stands;
+             * request deadlines bound it anyway. */
             {GRPC_ARG_INTEGER,
              GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
              {.integer = (int)c->backoff_max_ms}},

@@ -149,13 +149,25 @@ static void pred_range_done(const etcd_result_t *res, void *data)
         e_fail(e, res->err);
         return;
     }
+    /* The answer holds our own key (create revision == ours) first, then
+     * the nearest predecessor, if any. Our key gone (the session expired
+     * while we waited): the campaign has failed, leadership must not be
+     * claimed on a key that no longer exists. */
     const Etcdserverpb__RangeResponse *r = res->response;
     int64_t hdr = r->header ? r->header->revision : 0;
-    if (!r->n_kvs) {
+    size_t klen = strlen(e->key);
+    const Mvccpb__KeyValue *own = r->n_kvs ? r->kvs[0] : NULL;
+    if (!own || own->create_revision != e->rev || own->key.len != klen ||
+        memcmp(own->key.data, e->key, klen) != 0) {
+        e->rev = 0;
+        e_fail(e, -ENOENT);
+        return;
+    }
+    if (r->n_kvs < 2) {
         become_leader(e, hdr);
         return;
     }
-    const Mvccpb__KeyValue *pred = r->kvs[0];
+    const Mvccpb__KeyValue *pred = r->kvs[1];
     etcd_watch_opts_t o = {
         .key = pred->key.data, .key_len = pred->key.len, .start_revision = hdr + 1};
     int err = etcd_watch_start(e->c, &o, pred_watch_cb, e, &e->wait_w);
@@ -182,10 +194,10 @@ static void wait_step(etcd_election_t *e)
     }
     Etcdserverpb__RangeRequest req;
     etcd_range_init_prefix(&req, e->prefix, plen, end);
-    req.max_create_revision = e->rev - 1;
+    req.max_create_revision = e->rev;
     req.sort_target = ETCDSERVERPB__RANGE_REQUEST__SORT_TARGET__CREATE;
     req.sort_order = ETCDSERVERPB__RANGE_REQUEST__SORT_ORDER__DESCEND;
-    req.limit = 1;
+    req.limit = 2;
     req.keys_only = 1;
     int err = etcd_kv_range(e->c, &req, NULL, pred_range_done, op);
     free(end);
@@ -195,19 +207,39 @@ static void wait_step(etcd_election_t *e)
     }
 }
 
+static void put_done_ignore(const etcd_result_t *res, void *data)
+{
+    (void)res, (void)data;
+}
+
 static void put_done(const etcd_result_t *res, void *data)
 {
     (void)res;
     op_take(data);
 }
 
-static void put_done_ignore(const etcd_result_t *res, void *data)
+/* Deletes the key created at `rev`, if it is still that one. */
+static void delete_created(etcd_client_t *c, const char *key, int64_t rev)
 {
-    (void)res, (void)data;
+    etcd_txn_t *t = etcd_txn_new();
+    size_t klen = strlen(key);
+    if (t && etcd_txn_cmp_create(t, key, klen, ETCD_CMP_EQUAL, rev) == 0 &&
+        etcd_txn_delete(t, ETCD_TXN_SUCCESS, key, klen, 0) == 0 && etcd_txn_request(t))
+        etcd_kv_txn(c, etcd_txn_request(t), NULL, put_done_ignore, NULL);
+    etcd_txn_free(t);
 }
 
 static void create_done(const etcd_result_t *res, void *data)
 {
+    e_op_t *op = data;
+    etcd_election_t *late = op->e;
+    const Etcdserverpb__TxnResponse *lr = res->response;
+    /* Resigned or freed while the create was in flight: a key it created
+     * would outlive the campaign and block every other candidate until
+     * the session ends, so take it back. */
+    if ((late->freed || op->gen != late->gen) && !res->err && lr->succeeded && late->key &&
+        lr->header)
+        delete_created(late->c, late->key, lr->header->revision);
     etcd_election_t *e = op_take(data);
     if (!e)
         return;
@@ -369,6 +401,9 @@ void etcd_election_free(etcd_election_t *e)
 {
     if (!e)
         return;
+    /* As election.h promises: a live session's key goes with the election. */
+    if (e->rev && e->key && etcd_session_is_alive(e->s))
+        delete_created(e->c, e->key, e->rev);
     e_stop_watches(e);
     e->freed = true;
     e->gen++;

@@ -189,7 +189,10 @@ static void slots_read(const etcd_result_t *res, void *data)
         int i = slot_index(s, kv);
         if (i < 0)
             continue;
-        if (kv->value.len == hlen && !memcmp(kv->value.data, s->holder, hlen)) {
+        /* Ours only when bound to our lease too: a slot of an earlier lease
+         * of the same holder expires with that lease, so it is not ours. */
+        if (kv->value.len == hlen && !memcmp(kv->value.data, s->holder, hlen) &&
+            kv->lease == s->lease) {
             free(used);
             s_held(s, i, kv->create_revision); /* ours already, e.g. after a restart */
             return;
