@@ -7,6 +7,7 @@
 #include "etcd/lease.h"
 #include "etcd/watch.h"
 #include "etcd/maint.h"
+#include "etcd/mirror.h"
 #include "etcd/session.h"
 #include "etcd/election.h"
 #include "etcd/mutex.h"

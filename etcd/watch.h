@@ -33,7 +33,10 @@ typedef struct etcd_watch_opts_s {
  *               revision still available: relist and watch again from there
  *   -ECANCELED  the client is closing or etcd cancelled the watch
  * After a callback with err != 0 the watch is finished; the caller still
- * frees it with etcd_watch_stop(). `revision` is the header revision.
+ * frees it with etcd_watch_stop(). `revision` is the header revision. Beware:
+ * a watcher catching up receives batches cut at 1000 revisions whose header
+ * revision is the store's current one, with more events still to come; the
+ * last event's mod_revision, not the header, says how far delivery got.
  */
 typedef void (*etcd_watch_cb)(etcd_watch_t *w, int err, int64_t revision, int64_t compact_revision,
                               Mvccpb__Event *const *events, size_t n_events, void *data);
