@@ -8,6 +8,7 @@ ENJ_DEB_PACKAGES=(
     libuv1-dev libjansson-dev libcurl4-openssl-dev libmicrohttpd-dev libyaml-dev
     cmake pkg-config gcc make
     curl python3 openssl
+    clang libclang-rt-dev # libFuzzer targets of tests/fuzz (sanitizer build)
 )
 
 enj_log() {

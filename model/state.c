@@ -1,0 +1,56 @@
+/* Machine state records. See state.h. */
+#include "model/state.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/clock.h"
+#include "model/keys.h"
+
+json_t *model_mstate_encode(const model_mstate_t *s)
+{
+    char c[MODEL_DATE_MAX], u[MODEL_DATE_MAX];
+    return json_pack("{s:i, s:s, s:s, s:s, s:s}", "schema", MODEL_SCHEMA, "mac", s->mac, "state",
+                     model_state_name(s->state), "created", model_rfc3339(s->created_ms, c),
+                     "updated", model_rfc3339(s->updated_ms, u));
+}
+
+int model_mstate_decode(const char *json, size_t len, model_mstate_t *out)
+{
+    json_t *root = json_loadb(json, len, 0, NULL);
+    const char *mac = NULL, *state = NULL, *c = NULL, *u = NULL;
+    int rc = -EINVAL;
+    if (root &&
+        json_unpack(root, "{s:s, s:s, s:s, s:s}", "mac", &mac, "state", &state, "created", &c,
+                    "updated", &u) == 0 &&
+        strlen(mac) == MODEL_MAC_LEN && model_state_parse(state, &out->state, NULL, NULL) == 0 &&
+        model_rfc3339_parse(c, &out->created_ms) == 0 &&
+        model_rfc3339_parse(u, &out->updated_ms) == 0) {
+        memcpy(out->mac, mac, MODEL_MAC_LEN + 1);
+        rc = 0;
+    }
+    json_decref(root);
+    return rc;
+}
+
+int model_mstate_put(etcd_txn_t *t, const char *prefix, const char *mac, model_state_t state,
+                     const model_kv_t *seen, int64_t now_ms)
+{
+    model_mstate_t s = {.state = state, .created_ms = now_ms, .updated_ms = now_ms};
+    model_mstate_t prev;
+    if (seen && seen->value && model_mstate_decode(seen->value, seen->value_len, &prev) == 0)
+        s.created_ms = prev.created_ms;
+    snprintf(s.mac, sizeof s.mac, "%s", mac);
+    char key[MODEL_KEY_MAX];
+    int klen = model_key(key, sizeof key, prefix, MODEL_K_STATES, mac);
+    if (klen < 0)
+        return klen;
+    json_t *j = model_mstate_encode(&s);
+    char *v = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    int rc = v ? etcd_txn_put(t, ETCD_TXN_SUCCESS, key, (size_t)klen, v, strlen(v), 0) : -ENOMEM;
+    free(v);
+    return rc;
+}

@@ -1,0 +1,166 @@
+/* The optimistic transaction runner. See store.h. */
+#include "model/store.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/keys.h"
+
+int model_store_init(model_store_t *st, etcd_client_t *c, const char *prefix)
+{
+    if (!st || !c)
+        return -EINVAL;
+    if (!prefix)
+        prefix = MODEL_DEFAULT_PREFIX;
+    size_t n = strlen(prefix);
+    if (n == 0 || n >= sizeof st->prefix || prefix[n - 1] != '/')
+        return -EINVAL;
+    memset(st, 0, sizeof(*st));
+    st->client = c;
+    memcpy(st->prefix, prefix, n + 1);
+    st->max_attempts = 16;
+    return 0;
+}
+
+static void op_read(model_op_t *op);
+
+static void op_backoff_fired(uv_timer_t *t)
+{
+    op_read(t->data);
+}
+
+/* Racing writers of the same keys would otherwise retry in lock step. */
+static void op_retry_later(model_op_t *op)
+{
+    if (!op->backoff) {
+        op->backoff = malloc(sizeof(*op->backoff));
+        if (!op->backoff || uv_timer_init(etcd_client_loop(op->store->client), op->backoff)) {
+            free(op->backoff);
+            op->backoff = NULL;
+            op_read(op);
+            return;
+        }
+        op->backoff->data = op;
+    }
+    unsigned shift = op->attempt < 7 ? op->attempt - 1 : 6;
+    uint64_t cap = 1u << shift;
+    uv_timer_start(op->backoff, op_backoff_fired, 1 + (uint64_t)rand() % cap, 0);
+}
+
+static void op_finish(model_op_t *op, int err, int64_t revision)
+{
+    if (op->backoff) {
+        uv_close((uv_handle_t *)op->backoff, (uv_close_cb)free);
+        op->backoff = NULL;
+    }
+    etcd_txn_free(op->txn);
+    op->txn = NULL;
+    model_snapshot_free(&op->snap);
+    op->vt->done(op, err, revision);
+}
+
+static void op_committed(const etcd_result_t *res, void *data)
+{
+    model_op_t *op = data;
+    if (res->err) {
+        model_err_set(&op->err, NULL, "etcd: %s", res->message);
+        op_finish(op, res->err, 0);
+        return;
+    }
+    const Etcdserverpb__TxnResponse *r = res->response;
+    int64_t rev = r->header ? r->header->revision : 0;
+    if (r->succeeded) {
+        op_finish(op, 0, rev);
+        return;
+    }
+    if (op->attempt >= op->store->max_attempts) {
+        model_err_set(&op->err, NULL, "gave up after %u conflicting writes; try again",
+                      op->attempt);
+        op_finish(op, -EAGAIN, 0);
+        return;
+    }
+    op_retry_later(op); /* someone else wrote first: read again, plan again */
+}
+
+static void op_plan(model_op_t *op)
+{
+    etcd_txn_free(op->txn);
+    op->txn = etcd_txn_new();
+    if (!op->txn) {
+        op_finish(op, -ENOMEM, 0);
+        return;
+    }
+    int rc = op->vt->plan(op);
+    if (rc == MODEL_OP_REREAD) {
+        if (op->attempt >= op->store->max_attempts) {
+            model_err_set(&op->err, NULL, "the keys to read kept changing; try again");
+            op_finish(op, -EAGAIN, 0);
+            return;
+        }
+        op_read(op);
+        return;
+    }
+    if (rc == MODEL_OP_NOTHING) {
+        op_finish(op, 0, op->snap.revision);
+        return;
+    }
+    if (rc == 0)
+        rc = model_snapshot_guard(&op->snap, op->txn);
+    const Etcdserverpb__TxnRequest *req = rc ? NULL : etcd_txn_request(op->txn);
+    if (rc == 0 && !req)
+        rc = -ENOMEM;
+    etcd_call_opts_t o = {.timeout_ms = op->store->timeout_ms};
+    if (rc == 0)
+        rc = etcd_kv_txn(op->store->client, req, &o, op_committed, op);
+    if (rc)
+        op_finish(op, rc, 0);
+}
+
+static void op_snapshot_read(const etcd_result_t *res, void *data)
+{
+    model_op_t *op = data;
+    if (res->err) {
+        model_err_set(&op->err, NULL, "etcd: %s", res->message);
+        op_finish(op, res->err, 0);
+        return;
+    }
+    int rc = model_snapshot_fill(&op->snap, res->response);
+    if (rc) {
+        op_finish(op, rc, 0);
+        return;
+    }
+    op_plan(op);
+}
+
+static void op_read(model_op_t *op)
+{
+    op->attempt++;
+    etcd_txn_t *t = model_snapshot_read_txn(&op->snap);
+    etcd_call_opts_t o = {.timeout_ms = op->store->timeout_ms};
+    int rc =
+        t ? etcd_kv_txn(op->store->client, etcd_txn_request(t), &o, op_snapshot_read, op) : -ENOMEM;
+    etcd_txn_free(t); /* the request was serialised by etcd_kv_txn */
+    if (rc)
+        op_finish(op, rc, 0);
+}
+
+int model_op_start(model_store_t *st, model_op_t *op)
+{
+    if (!st || !op || !op->vt || !op->vt->keys || !op->vt->plan || !op->vt->done)
+        return -EINVAL;
+    op->store = st;
+    op->attempt = 0;
+    op->txn = NULL;
+    op->backoff = NULL;
+    op->err.msg[0] = '\0';
+    memset(&op->snap, 0, sizeof op->snap);
+    int rc = op->vt->keys(op);
+    if (rc) {
+        model_snapshot_free(&op->snap);
+        return rc;
+    }
+    op_read(op);
+    return 0;
+}
