@@ -1,5 +1,5 @@
 /* GET /healthz: see health.h. */
-#include "health.h"
+#include "api/health.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "etcd/maint.h"
-#include "log.h"
+#include "common/log.h"
 
 #define DEFAULT_PROBE_TIMEOUT_MS 2000u
 #define DEFAULT_CACHE_MS 1000u

@@ -25,7 +25,7 @@
 #include <uv.h>
 
 #include "etcd/client.h"
-#include "http_server.h"
+#include "api/http_server.h"
 
 typedef struct health_s health_t;
 

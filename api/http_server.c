@@ -1,20 +1,21 @@
-/* HTTP server with hand-off to the loop: see http_server.h. */
-#include "http_server.h"
+/* HTTP server on the libuv loop: see http_server.h. */
+#include "api/http_server.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
-#include <arpa/inet.h>
-#include <pthread.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
-#include "log.h"
+#include "common/log.h"
 
-#define MAX_ROUTES 32
+#define MAX_ROUTES 96
 #define MAX_HEADERS 8
 #define DEFAULT_CONNECTION_LIMIT 1024u
 #define DEFAULT_CONNECTION_TIMEOUT_S 30u
@@ -26,7 +27,9 @@
 
 typedef struct route_s {
     char *method;
-    char *path;
+    char *path; /* without the '*' of a prefix route */
+    size_t len;
+    bool prefix;
     http_handler_fn fn;
     void *data;
 } route_t;
@@ -34,18 +37,18 @@ typedef struct route_s {
 struct http_request_s {
     http_server_t *server;
     struct MHD_Connection *conn;
+    char *uri; /* as sent: path?query */
+    const char *query;
     char *method;
     char *path;
     const route_t *route;
+    char peer[INET6_ADDRSTRLEN];
+    bool headers_seen, dispatched, in_handler, suspended, answered;
     char *body;
-    size_t body_len;
-    size_t body_cap;
+    size_t body_len, body_cap;
     uint64_t start_ns;
-    http_request_t *next; /* hand-off queue */
-    /* The answer, set on the loop before resuming. */
-    int answered;
     unsigned status;
-    struct MHD_Response *response;
+    struct MHD_Response *response; /* the answer, until queued */
     int n_headers;
     char *header_names[MAX_HEADERS];
     char *header_values[MAX_HEADERS];
@@ -53,23 +56,15 @@ struct http_request_s {
 
 struct http_server_s {
     uv_loop_t *loop;
-    uv_async_t async;
-    uv_timer_t stop_timer;
+    uv_poll_t poll;
+    uv_timer_t timer;
     struct MHD_Daemon *mhd;
     route_t routes[MAX_ROUTES];
     size_t n_routes;
     size_t body_limit;
     uint16_t port;
-
-    pthread_mutex_t mu; /* guards head, tail, closing */
-    http_request_t *head;
-    http_request_t *tail;
-    int closing;
-
-    /* Loop thread only. */
-    size_t inflight; /* dispatched to the loop, not answered yet */
-    int close_requested;
-    int stopping;
+    bool polling, closing, close_requested, stopping, stopped;
+    size_t inflight; /* dispatched to a handler, not answered yet */
     int pending_closes;
     void (*close_done)(void *data);
     void *close_data;
@@ -82,19 +77,55 @@ static uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* ---- driving MHD from the loop ------------------------------------------ */
+
+static void on_timer(uv_timer_t *t);
+
+/* Runs MHD once and re-arms the timer for its next timeout. */
+static void mhd_run(http_server_t *s)
+{
+    if (s->mhd == NULL)
+        return;
+    MHD_run(s->mhd);
+    if (s->stopping)
+        return; /* the timer now belongs to the shutdown sequence */
+    MHD_UNSIGNED_LONG_LONG ms = 0;
+    if (s->mhd != NULL && MHD_get_timeout(s->mhd, &ms) == MHD_YES)
+        uv_timer_start(&s->timer, on_timer, ms, 0);
+    else
+        uv_timer_stop(&s->timer);
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    mhd_run(t->data);
+}
+
+static void on_poll(uv_poll_t *p, int status, int events)
+{
+    (void)status, (void)events;
+    mhd_run(p->data);
+}
+
+/* After a resume: let MHD send the answer on the next loop turn. */
+static void kick(http_server_t *s)
+{
+    if (s->mhd != NULL && !s->stopping)
+        uv_timer_start(&s->timer, on_timer, 0, 0);
+}
+
 /* ---- responses -------------------------------------------------------- */
 
 /* A JSON response in Flask jsonify's format; steals body. NULL on ENOMEM. */
 static struct MHD_Response *json_response(json_t *body)
 {
-    if (body == NULL) {
+    if (body == NULL)
         body = json_object();
-    }
-    char *text = body != NULL ? json_dumps(body, JSON_SORT_KEYS | JSON_INDENT(2)) : NULL;
+    char *text =
+        body != NULL ? json_dumps(body, JSON_SORT_KEYS | JSON_INDENT(2) | JSON_ENCODE_ANY) : NULL;
     json_decref(body);
-    if (text == NULL) {
+    if (text == NULL)
         return NULL;
-    }
     size_t len = strlen(text);
     char *buf = realloc(text, len + 2);
     if (buf == NULL) {
@@ -117,44 +148,57 @@ static json_t *error_body(unsigned status, const char *message)
     return json_pack("{s:s, s:I}", "error", message, "status", (json_int_t)status);
 }
 
-/* MHD thread: queue an answer now. */
-static enum MHD_Result answer_now(struct MHD_Connection *conn, http_request_t *req, unsigned status,
-                                  const char *message, const char *allow)
+static enum MHD_Result queue(struct MHD_Connection *conn, http_request_t *req, unsigned status,
+                             struct MHD_Response *r)
 {
-    struct MHD_Response *r = json_response(error_body(status, message));
-    if (r == NULL) {
+    if (r == NULL)
         return MHD_NO;
-    }
-    if (allow != NULL) {
-        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
-    }
-    if (status == MHD_HTTP_SERVICE_UNAVAILABLE) {
-        MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
-    }
-    if (req != NULL) {
+    if (req != NULL)
         req->status = status;
-    }
     enum MHD_Result ret = MHD_queue_response(conn, status, r);
     MHD_destroy_response(r);
     return ret;
 }
 
-/* ---- loop side -------------------------------------------------------- */
+/* Answers before any handler runs (404, 405, 413, 503). */
+static enum MHD_Result answer_now(struct MHD_Connection *conn, http_request_t *req, unsigned status,
+                                  const char *message, const char *allow)
+{
+    struct MHD_Response *r = json_response(error_body(status, message));
+    if (r != NULL && allow != NULL)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
+    if (r != NULL && status == MHD_HTTP_SERVICE_UNAVAILABLE)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+    if (req != NULL)
+        req->answered = true;
+    return queue(conn, req, status, r);
+}
 
 static void maybe_finish_close(http_server_t *s);
+static void free_request(http_request_t *req);
 
 static void respond(http_request_t *req, unsigned status, struct MHD_Response *r)
 {
     http_server_t *s = req->server;
-    for (int i = 0; r != NULL && i < req->n_headers; i++) {
+    for (int i = 0; r != NULL && i < req->n_headers; i++)
         MHD_add_response_header(r, req->header_names[i], req->header_values[i]);
-    }
+    if (r != NULL && s->closing)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
     req->status = status;
-    req->response = r; /* NULL: the MHD thread drops the connection */
-    req->answered = 1;
+    req->response = r; /* NULL: the connection is dropped */
+    req->answered = true;
     s->inflight--;
-    /* From here on the MHD thread owns req again. */
-    MHD_resume_connection(req->conn);
+    if (req->conn == NULL) {
+        /* The connection ended while the handler held the request. */
+        free_request(req);
+        maybe_finish_close(s);
+        return;
+    }
+    if (req->suspended) {
+        req->suspended = false;
+        MHD_resume_connection(req->conn);
+        kick(s);
+    }
     maybe_finish_close(s);
 }
 
@@ -168,11 +212,25 @@ void http_request_respond_error(http_request_t *req, unsigned status, const char
     http_request_respond_json(req, status, error_body(status, message));
 }
 
+void http_request_respond_bytes(http_request_t *req, unsigned status, const char *content_type,
+                                const void *data, size_t len)
+{
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(len, (void *)data, MHD_RESPMEM_MUST_COPY);
+    if (r != NULL)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    respond(req, status, r);
+}
+
+void http_request_respond_text(http_request_t *req, unsigned status, const char *text)
+{
+    http_request_respond_bytes(req, status, "text/plain; charset=utf-8", text, strlen(text));
+}
+
 int http_request_add_header(http_request_t *req, const char *name, const char *value)
 {
-    if (req->n_headers >= MAX_HEADERS) {
+    if (req->n_headers >= MAX_HEADERS)
         return -ENOSPC;
-    }
     char *n = strdup(name), *v = strdup(value);
     if (n == NULL || v == NULL) {
         free(n);
@@ -185,6 +243,8 @@ int http_request_add_header(http_request_t *req, const char *name, const char *v
     return 0;
 }
 
+/* ---- request accessors ------------------------------------------------ */
+
 const char *http_request_method(const http_request_t *req)
 {
     return req->method;
@@ -195,88 +255,213 @@ const char *http_request_path(const http_request_t *req)
     return req->path;
 }
 
+const char *http_request_rest(const http_request_t *req)
+{
+    if (req->route == NULL || !req->route->prefix)
+        return "";
+    return req->path + req->route->len;
+}
+
+const char *http_request_query(const http_request_t *req)
+{
+    return req->query;
+}
+
+const char *http_request_arg(const http_request_t *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+const char *http_request_header(const http_request_t *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+const char *http_request_peer(const http_request_t *req)
+{
+    return req->peer;
+}
+
 const char *http_request_body(const http_request_t *req, size_t *len)
 {
-    if (len != NULL) {
+    if (len != NULL)
         *len = req->body_len;
-    }
     return req->body != NULL ? req->body : "";
 }
 
-static http_request_t *take_queue(http_server_t *s, int set_closing, int *closing)
+/* ---- routing ------------------------------------------------------------ */
+
+static bool route_matches(const route_t *r, const char *path)
 {
-    pthread_mutex_lock(&s->mu);
-    if (set_closing) {
-        s->closing = 1;
+    return r->prefix ? strncmp(r->path, path, r->len) == 0 : strcmp(r->path, path) == 0;
+}
+
+/* Exact before prefix, longer prefix before shorter: a route is better
+ * than another when it is exact or its prefix is longer. */
+static bool route_better(const route_t *a, const route_t *b)
+{
+    if (b == NULL)
+        return true;
+    if (a->prefix != b->prefix)
+        return !a->prefix;
+    return a->len > b->len;
+}
+
+static bool method_matches(const route_t *r, const char *method)
+{
+    return strcmp(r->method, method) == 0 ||
+           (strcmp(method, "HEAD") == 0 && strcmp(r->method, "GET") == 0);
+}
+
+static void allow_add(char *allow, size_t allow_len, const char *method)
+{
+    if (strstr(allow, method) != NULL)
+        return;
+    size_t used = strlen(allow);
+    snprintf(allow + used, allow_len - used, "%s%s%s", used ? ", " : "", method,
+             strcmp(method, "GET") == 0 ? ", HEAD" : "");
+}
+
+/* The best route for path and method; when the path is known under other
+ * methods only, NULL with *path_known set and allow listing them. */
+static const route_t *find_route(const http_server_t *s, const char *method, const char *path,
+                                 bool *path_known, char *allow, size_t allow_len)
+{
+    const route_t *best_path = NULL, *found = NULL;
+    for (size_t i = 0; i < s->n_routes; i++) {
+        const route_t *r = &s->routes[i];
+        if (route_matches(r, path) && route_better(r, best_path))
+            best_path = r;
     }
-    http_request_t *list = s->head;
-    s->head = s->tail = NULL;
-    *closing = s->closing;
-    pthread_mutex_unlock(&s->mu);
-    return list;
-}
-
-static void dispatch(http_server_t *s, http_request_t *list, int closing)
-{
-    while (list != NULL) {
-        http_request_t *req = list;
-        list = req->next;
-        req->next = NULL;
-        s->inflight++;
-        if (closing) {
-            http_request_respond_error(req, MHD_HTTP_SERVICE_UNAVAILABLE, "shutting down");
-        } else {
-            req->route->fn(req, req->route->data);
-        }
+    *path_known = best_path != NULL;
+    allow[0] = '\0';
+    /* Every method registered for that same pattern. */
+    for (size_t i = 0; best_path != NULL && i < s->n_routes; i++) {
+        const route_t *r = &s->routes[i];
+        if (r->prefix != best_path->prefix || strcmp(r->path, best_path->path) != 0)
+            continue;
+        allow_add(allow, allow_len, r->method);
+        if (method_matches(r, method))
+            found = r;
     }
+    return found;
 }
 
-static void on_async(uv_async_t *a)
-{
-    http_server_t *s = a->data;
-    int closing = 0;
-    http_request_t *list = take_queue(s, 0, &closing);
-    dispatch(s, list, closing);
-}
-
-/* ---- MHD side --------------------------------------------------------- */
+/* ---- MHD callbacks ------------------------------------------------------ */
 
 static void free_request(http_request_t *req)
 {
-    if (req->response != NULL) {
+    if (req->response != NULL)
         MHD_destroy_response(req->response);
-    }
     for (int i = 0; i < req->n_headers; i++) {
         free(req->header_names[i]);
         free(req->header_values[i]);
     }
+    free(req->uri);
     free(req->method);
     free(req->path);
     free(req->body);
     free(req);
 }
 
-static const route_t *find_route(const http_server_t *s, const char *method, const char *path,
-                                 int *path_known, char *allow, size_t allow_len)
+/* MHD's first look at a request, with the URI exactly as sent: the only
+ * place the raw query string is available. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
-    *path_known = 0;
-    allow[0] = '\0';
-    const route_t *found = NULL;
-    for (size_t i = 0; i < s->n_routes; i++) {
-        const route_t *r = &s->routes[i];
-        if (strcmp(r->path, path) != 0) {
-            continue;
-        }
-        *path_known = 1;
-        size_t used = strlen(allow);
-        snprintf(allow + used, allow_len - used, "%s%s%s", used ? ", " : "", r->method,
-                 strcmp(r->method, "GET") == 0 ? ", HEAD" : "");
-        if (strcmp(r->method, method) == 0 ||
-            (strcmp(method, "HEAD") == 0 && strcmp(r->method, "GET") == 0)) {
-            found = r;
-        }
+    http_request_t *req = calloc(1, sizeof *req);
+    if (req == NULL)
+        return NULL;
+    req->server = cls;
+    req->conn = conn;
+    req->start_ns = now_ns();
+    req->uri = strdup(uri != NULL ? uri : "");
+    if (req->uri == NULL) {
+        free(req);
+        return NULL;
     }
-    return found;
+    char *q = strchr(req->uri, '?');
+    req->query = q != NULL ? q + 1 : "";
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *sa = ci != NULL ? ci->client_addr : NULL;
+    if (sa != NULL && sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, req->peer,
+                  sizeof req->peer);
+    else if (sa != NULL && sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, req->peer,
+                  sizeof req->peer);
+    return req;
+}
+
+static enum MHD_Result on_headers(http_server_t *s, struct MHD_Connection *conn,
+                                  http_request_t *req, const char *url, const char *method)
+{
+    req->headers_seen = true;
+    req->method = strdup(method);
+    req->path = strdup(url);
+    if (req->method == NULL || req->path == NULL)
+        return MHD_NO;
+    if (s->closing)
+        return answer_now(conn, req, MHD_HTTP_SERVICE_UNAVAILABLE, "shutting down", NULL);
+    bool path_known = false;
+    char allow[128];
+    req->route = find_route(s, method, url, &path_known, allow, sizeof allow);
+    if (req->route == NULL)
+        return path_known ? answer_now(conn, req, MHD_HTTP_METHOD_NOT_ALLOWED,
+                                       "method not allowed on this route", allow)
+                          : answer_now(conn, req, MHD_HTTP_NOT_FOUND, "no such route", NULL);
+    const char *cl =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (cl != NULL && strtoull(cl, NULL, 10) > s->body_limit)
+        return answer_now(conn, req, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large", NULL);
+    return MHD_YES;
+}
+
+static enum MHD_Result on_body(http_server_t *s, http_request_t *req, const char *data,
+                               size_t *size)
+{
+    size_t n = *size;
+    *size = 0;
+    if (req->answered)
+        return MHD_YES; /* an early answer is queued; the body is dropped */
+    if (req->body_len + n > s->body_limit) {
+        /* A chunked body over the limit: answer now, drop the rest. */
+        return answer_now(req->conn, req, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large",
+                          NULL);
+    }
+    if (req->body_len + n + 1 > req->body_cap) {
+        size_t cap = req->body_cap ? req->body_cap : 1024;
+        while (cap < req->body_len + n + 1)
+            cap *= 2;
+        char *b = realloc(req->body, cap);
+        if (b == NULL)
+            return MHD_NO;
+        req->body = b;
+        req->body_cap = cap;
+    }
+    memcpy(req->body + req->body_len, data, n);
+    req->body_len += n;
+    req->body[req->body_len] = '\0';
+    return MHD_YES;
+}
+
+/* The complete request goes to its handler; an answer not given during
+ * the call is waited for with the connection suspended. */
+static enum MHD_Result dispatch(http_server_t *s, struct MHD_Connection *conn, http_request_t *req)
+{
+    req->dispatched = true;
+    s->inflight++;
+    req->in_handler = true;
+    req->route->fn(req, req->route->data);
+    req->in_handler = false;
+    if (!req->answered) {
+        req->suspended = true;
+        MHD_suspend_connection(conn);
+        return MHD_YES;
+    }
+    struct MHD_Response *r = req->response;
+    req->response = NULL;
+    return queue(conn, req, req->status, r);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -286,115 +471,41 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     (void)version;
     http_server_t *s = cls;
     http_request_t *req = *con_cls;
-
-    if (req == NULL) {
-        /* First call: headers only. */
-        req = calloc(1, sizeof *req);
-        if (req == NULL) {
-            return MHD_NO;
-        }
-        req->server = s;
-        req->conn = conn;
-        req->start_ns = now_ns();
-        req->method = strdup(method);
-        req->path = strdup(url);
-        *con_cls = req;
-        if (req->method == NULL || req->path == NULL) {
-            return MHD_NO;
-        }
-        int path_known = 0;
-        char allow[128];
-        req->route = find_route(s, method, url, &path_known, allow, sizeof allow);
-        if (req->route == NULL) {
-            return path_known ? answer_now(conn, req, MHD_HTTP_METHOD_NOT_ALLOWED,
-                                           "method not allowed on this route", allow)
-                              : answer_now(conn, req, MHD_HTTP_NOT_FOUND, "no such route", NULL);
-        }
-        const char *cl =
-            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-        if (cl != NULL && strtoull(cl, NULL, 10) > s->body_limit) {
-            return answer_now(conn, req, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large",
-                              NULL);
-        }
-        return MHD_YES;
-    }
-
-    if (req->route == NULL) {
-        /* An early answer is queued; discard any body. */
-        *upload_data_size = 0;
-        return MHD_YES;
-    }
-
-    if (*upload_data_size != 0) {
-        size_t n = *upload_data_size;
-        if (req->body_len + n > s->body_limit) {
-            return MHD_NO; /* chunked body over the limit: drop the connection */
-        }
-        if (req->body_len + n + 1 > req->body_cap) {
-            size_t cap = req->body_cap ? req->body_cap : 1024;
-            while (cap < req->body_len + n + 1) {
-                cap *= 2;
-            }
-            char *b = realloc(req->body, cap);
-            if (b == NULL) {
-                return MHD_NO;
-            }
-            req->body = b;
-            req->body_cap = cap;
-        }
-        memcpy(req->body + req->body_len, upload_data, n);
-        req->body_len += n;
-        req->body[req->body_len] = '\0';
-        *upload_data_size = 0;
-        return MHD_YES;
-    }
-
-    if (req->answered) {
-        /* Resumed: the loop has answered. */
-        if (req->response == NULL) {
-            return MHD_NO;
-        }
-        enum MHD_Result ret = MHD_queue_response(conn, req->status, req->response);
-        MHD_destroy_response(req->response);
-        req->response = NULL;
-        return ret;
-    }
-
-    /* Complete request: suspend first (so the loop can only resume a
-     * suspended connection), then hand it over. */
-    pthread_mutex_lock(&s->mu);
-    if (s->closing) {
-        pthread_mutex_unlock(&s->mu);
-        return answer_now(conn, req, MHD_HTTP_SERVICE_UNAVAILABLE, "shutting down", NULL);
-    }
-    MHD_suspend_connection(conn);
-    if (s->tail != NULL) {
-        s->tail->next = req;
-    } else {
-        s->head = req;
-    }
-    s->tail = req;
-    pthread_mutex_unlock(&s->mu);
-    uv_async_send(&s->async);
-    return MHD_YES;
+    if (req == NULL)
+        return MHD_NO; /* on_uri ran out of memory */
+    if (!req->headers_seen)
+        return on_headers(s, conn, req, url, method);
+    if (*upload_data_size != 0)
+        return on_body(s, req, upload_data, upload_data_size);
+    if (req->answered && !req->dispatched)
+        return MHD_YES; /* answered early, already queued */
+    if (!req->dispatched)
+        return dispatch(s, conn, req);
+    /* Resumed: the handler has answered. */
+    struct MHD_Response *r = req->response;
+    req->response = NULL;
+    return queue(conn, req, req->status, r);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)cls;
-    (void)conn;
+    (void)cls, (void)conn;
     http_request_t *req = *con_cls;
-    if (req == NULL) {
+    if (req == NULL)
         return;
-    }
     *con_cls = NULL;
     if (log_enabled(LOG_LEVEL_DEBUG)) {
         char qpath[256];
         log_debug("http request", "method=%s path=%s status=%u duration_us=%llu toe=%d",
-                  req->method != NULL ? req->method : "-",
-                  log_quote(req->path, qpath, sizeof qpath), req->status,
-                  (unsigned long long)((now_ns() - req->start_ns) / 1000u), (int)toe);
+                  req->method != NULL ? req->method : "-", log_quote(req->uri, qpath, sizeof qpath),
+                  req->status, (unsigned long long)((now_ns() - req->start_ns) / 1000u), (int)toe);
+    }
+    if (req->dispatched && !req->answered) {
+        /* The client went away while a handler holds the request: the
+         * handler still answers it later, into the void. Keep it alive. */
+        req->conn = NULL;
+        return;
     }
     free_request(req);
 }
@@ -405,37 +516,25 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
     char msg[512], q[600];
     vsnprintf(msg, sizeof msg, fmt, ap);
     size_t n = strlen(msg);
-    while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r')) {
+    while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
         msg[--n] = '\0';
-    }
     log_warn("libmicrohttpd", "detail=%s", log_quote(msg, q, sizeof q));
 }
 
-/* ---- lifecycle -------------------------------------------------------- */
+/* ---- lifecycle ---------------------------------------------------------- */
 
 int http_server_new(uv_loop_t *loop, http_server_t **out)
 {
+    if (loop == NULL || out == NULL)
+        return -EINVAL;
     *out = NULL;
     http_server_t *s = calloc(1, sizeof *s);
-    if (s == NULL) {
+    if (s == NULL)
         return -ENOMEM;
-    }
     s->loop = loop;
     s->body_limit = DEFAULT_BODY_LIMIT;
-    int rc = pthread_mutex_init(&s->mu, NULL);
-    if (rc != 0) {
-        free(s);
-        return -rc;
-    }
-    rc = uv_async_init(loop, &s->async, on_async);
-    if (rc != 0) {
-        pthread_mutex_destroy(&s->mu);
-        free(s);
-        return rc;
-    }
-    s->async.data = s;
-    uv_timer_init(loop, &s->stop_timer);
-    s->stop_timer.data = s;
+    uv_timer_init(loop, &s->timer);
+    s->timer.data = s;
     *out = s;
     return 0;
 }
@@ -443,18 +542,18 @@ int http_server_new(uv_loop_t *loop, http_server_t **out)
 int http_server_route(http_server_t *s, const char *method, const char *path,
                       http_handler_fn handler, void *data)
 {
-    if (method == NULL || path == NULL || handler == NULL || path[0] != '/') {
+    if (s == NULL || method == NULL || path == NULL || handler == NULL || path[0] != '/')
         return -EINVAL;
-    }
-    if (s->mhd != NULL) {
+    if (s->mhd != NULL)
         return -EBUSY;
-    }
-    if (s->n_routes >= MAX_ROUTES) {
+    if (s->n_routes >= MAX_ROUTES)
         return -ENOSPC;
-    }
     route_t *r = &s->routes[s->n_routes];
+    size_t len = strlen(path);
+    r->prefix = path[len - 1] == '*';
+    r->len = r->prefix ? len - 1 : len;
     r->method = strdup(method);
-    r->path = strdup(path);
+    r->path = strndup(path, r->len);
     if (r->method == NULL || r->path == NULL) {
         free(r->method);
         free(r->path);
@@ -466,25 +565,77 @@ int http_server_route(http_server_t *s, const char *method, const char *path,
     return 0;
 }
 
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+void http_server_routes_json(const http_server_t *s, json_t *list)
+{
+    char *paths[MAX_ROUTES];
+    size_t n = 0;
+    for (size_t i = 0; i < s->n_routes; i++) {
+        const route_t *r = &s->routes[i];
+        if (asprintf(&paths[n], "%s%s", r->path, r->prefix ? "<path>" : "") >= 0)
+            n++;
+    }
+    qsort(paths, n, sizeof paths[0], cmp_str);
+    for (size_t i = 0; i < n; i++) {
+        if (i == 0 || strcmp(paths[i], paths[i - 1]) != 0)
+            json_array_append_new(list, json_string(paths[i]));
+    }
+    for (size_t i = 0; i < n; i++)
+        free(paths[i]);
+}
+
+static int start_polling(http_server_t *s)
+{
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_EPOLL_FD);
+    if (info == NULL)
+        return -EIO;
+    int rc = uv_poll_init(s->loop, &s->poll, info->epoll_fd);
+    if (rc != 0)
+        return rc;
+    s->poll.data = s;
+    s->polling = true;
+    uv_poll_start(&s->poll, UV_READABLE, on_poll);
+    kick(s);
+    return 0;
+}
+
+static int sockaddr_of(const http_server_config_t *cfg, struct sockaddr_storage *ss,
+                       unsigned *flags)
+{
+    struct sockaddr_in *sa4 = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *sa6 = (struct sockaddr_in6 *)ss;
+    memset(ss, 0, sizeof *ss);
+    if (inet_pton(AF_INET, cfg->host, &sa4->sin_addr) == 1) {
+        sa4->sin_family = AF_INET;
+        sa4->sin_port = htons(cfg->port);
+        return 0;
+    }
+    if (inet_pton(AF_INET6, cfg->host, &sa6->sin6_addr) == 1) {
+        sa6->sin6_family = AF_INET6;
+        sa6->sin6_port = htons(cfg->port);
+        *flags |= MHD_USE_IPv6;
+        return 0;
+    }
+    return -EINVAL;
+}
+
 int http_server_start(http_server_t *s, const http_server_config_t *cfg)
 {
-    struct sockaddr_in sa4 = {.sin_family = AF_INET, .sin_port = htons(cfg->port)};
-    struct sockaddr_in6 sa6 = {.sin6_family = AF_INET6, .sin6_port = htons(cfg->port)};
-    const struct sockaddr *sa;
-    unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    if (s == NULL || cfg == NULL || cfg->host == NULL)
+        return -EINVAL;
+    unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    struct sockaddr_storage ss;
     char qhost[128];
-    if (inet_pton(AF_INET, cfg->host, &sa4.sin_addr) == 1) {
-        sa = (const struct sockaddr *)&sa4;
-    } else if (inet_pton(AF_INET6, cfg->host, &sa6.sin6_addr) == 1) {
-        sa = (const struct sockaddr *)&sa6;
-        flags |= MHD_USE_IPv6;
-    } else {
+    if (sockaddr_of(cfg, &ss, &flags) != 0) {
         log_error("http: not an IP address", "host=%s", log_quote(cfg->host, qhost, sizeof qhost));
         return -EINVAL;
     }
-    if (cfg->body_limit != 0) {
+    if (cfg->body_limit != 0)
         s->body_limit = cfg->body_limit;
-    }
     unsigned limit = cfg->connection_limit ? cfg->connection_limit : DEFAULT_CONNECTION_LIMIT;
     unsigned timeout =
         cfg->connection_timeout_s ? cfg->connection_timeout_s : DEFAULT_CONNECTION_TIMEOUT_S;
@@ -492,10 +643,10 @@ int http_server_start(http_server_t *s, const http_server_config_t *cfg)
     errno = 0;
     s->mhd =
         MHD_start_daemon(flags, cfg->port, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER,
-                         on_mhd_log, s, /* first */
-                         MHD_OPTION_SOCK_ADDR, sa, MHD_OPTION_CONNECTION_LIMIT, limit,
-                         MHD_OPTION_CONNECTION_TIMEOUT, timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-                         mem, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_END);
+                         on_mhd_log, s, MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)&ss,
+                         MHD_OPTION_CONNECTION_LIMIT, limit, MHD_OPTION_CONNECTION_TIMEOUT, timeout,
+                         MHD_OPTION_CONNECTION_MEMORY_LIMIT, mem, MHD_OPTION_URI_LOG_CALLBACK,
+                         on_uri, s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_END);
     if (s->mhd == NULL) {
         int rc = errno != 0 ? -errno : -EIO;
         char qerr[128];
@@ -506,6 +657,12 @@ int http_server_start(http_server_t *s, const http_server_config_t *cfg)
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
     s->port = info != NULL && info->port != 0 ? info->port : cfg->port;
+    int rc = start_polling(s);
+    if (rc != 0) {
+        MHD_stop_daemon(s->mhd);
+        s->mhd = NULL;
+        return rc;
+    }
     log_info("http: listening", "host=%s port=%u connection_limit=%u timeout_s=%u body_limit=%zu",
              log_quote(cfg->host, qhost, sizeof qhost), (unsigned)s->port, limit, timeout,
              s->body_limit);
@@ -519,60 +676,68 @@ uint16_t http_server_port(const http_server_t *s)
 
 void http_server_shutdown(http_server_t *s)
 {
-    int closing = 0;
-    http_request_t *list = take_queue(s, 1, &closing);
-    dispatch(s, list, 1);
+    /* Connections are still accepted until the server stops, so that a
+     * client hears "503 shutting down" rather than a refused connection. */
+    s->closing = true;
 }
 
 static void on_handle_closed(uv_handle_t *h)
 {
     http_server_t *s = h->data;
-    if (--s->pending_closes > 0) {
+    if (--s->pending_closes > 0)
         return;
-    }
     void (*done)(void *) = s->close_done;
     void *data = s->close_data;
     for (size_t i = 0; i < s->n_routes; i++) {
         free(s->routes[i].method);
         free(s->routes[i].path);
     }
-    pthread_mutex_destroy(&s->mu);
     free(s);
-    if (done != NULL) {
+    if (done != NULL)
         done(data);
-    }
 }
 
 static void on_stop_timer(uv_timer_t *t)
 {
     http_server_t *s = t->data;
+    if (s->polling) {
+        uv_poll_stop(&s->poll);
+    }
     if (s->mhd != NULL) {
-        /* Every connection is resumed (inflight == 0 and the queue is
-         * empty), as MHD requires; this joins the MHD thread. */
+        /* Every connection is resumed (inflight == 0), as MHD requires. */
         MHD_stop_daemon(s->mhd);
         s->mhd = NULL;
         log_info("http: stopped", "port=%u", (unsigned)s->port);
     }
-    /* No MHD thread any more: nothing can uv_async_send. */
-    s->pending_closes = 2;
-    uv_close((uv_handle_t *)&s->async, on_handle_closed);
-    uv_close((uv_handle_t *)&s->stop_timer, on_handle_closed);
+    s->pending_closes = s->polling ? 2 : 1;
+    if (s->polling)
+        uv_close((uv_handle_t *)&s->poll, on_handle_closed);
+    uv_close((uv_handle_t *)&s->timer, on_handle_closed);
+}
+
+/* Lets MHD flush the last answers, then stops. */
+static void on_flush_timer(uv_timer_t *t)
+{
+    http_server_t *s = t->data;
+    if (s->mhd != NULL)
+        MHD_run(s->mhd);
+    uv_timer_start(&s->timer, on_stop_timer, 0, 0);
 }
 
 static void maybe_finish_close(http_server_t *s)
 {
-    if (!s->close_requested || s->stopping || s->inflight != 0) {
+    if (!s->close_requested || s->stopping || s->inflight != 0)
         return;
-    }
-    s->stopping = 1;
-    uv_timer_start(&s->stop_timer, on_stop_timer, s->mhd != NULL ? STOP_FLUSH_MS : 0, 0);
+    s->stopping = true;
+    uv_timer_start(&s->timer, s->mhd != NULL ? on_flush_timer : on_stop_timer,
+                   s->mhd != NULL ? STOP_FLUSH_MS : 0, 0);
 }
 
 void http_server_close(http_server_t *s, void (*done)(void *data), void *data)
 {
     s->close_done = done;
     s->close_data = data;
-    s->close_requested = 1;
+    s->close_requested = true;
     http_server_shutdown(s);
     maybe_finish_close(s);
 }

@@ -1,19 +1,20 @@
 /*
- * HTTP/1.1 server (libmicrohttpd) that hands every routed request to the
- * libuv loop.
+ * HTTP/1.1 server: libmicrohttpd driven by the daemon's libuv loop.
  *
- * MHD runs its own polling thread. Its access handler never touches loop
- * state: for a routed request it reads the body (bounded), suspends the MHD
- * connection, queues the request (mutex-protected list) and wakes the loop
- * with a uv_async_t. On the loop thread the route's handler runs and answers,
- * now or later, with http_request_respond_*(), which resumes the connection;
- * the MHD thread then sends the answer. Unknown routes (404), wrong methods
- * (405) and too large bodies (413) are answered on the MHD thread with a JSON
- * error body, without the loop.
+ * MHD runs without a thread of its own, in epoll mode: the loop polls MHD's
+ * epoll descriptor and calls MHD_run() when it is readable, and a timer
+ * follows MHD's connection timeouts. So every handler runs on the loop
+ * thread, next to the state it reads (caches, clients), with no hand-off
+ * between threads. libmicrohttpd parses HTTP, keeps connections alive,
+ * bounds bodies, connections and idle time.
  *
- * Ownership of an http_request_t: the MHD thread until it is queued, the loop
- * from dispatch until the respond call, the MHD thread again afterwards (it
- * frees it when the connection is done with it). A handler must respond
+ * A handler answers at once or later (after an etcd call, say) with one of
+ * the http_request_respond_*() functions; a request not answered when its
+ * handler returns is suspended until it is. Unknown routes (404), wrong
+ * methods (405, with Allow) and too large bodies (413) are answered before
+ * any handler runs, with a JSON error body.
+ *
+ * Ownership of an http_request_t: the server's. A handler must respond
  * exactly once; after that the request must not be touched.
  *
  * JSON answers follow the original API's Flask jsonify format: keys sorted,
@@ -44,46 +45,74 @@ typedef struct http_server_config_s {
 
 int http_server_new(uv_loop_t *loop, http_server_t **out);
 
-/* Registers a route (exact path) before http_server_start(). A GET route also
- * answers HEAD. 0, -EINVAL, -ENOMEM, -EBUSY when already started. */
+/*
+ * Registers a route before http_server_start(). `path` is exact
+ * ("/discovery"), or a prefix: a path ending in '*', such as "/scheduler/"
+ * followed by '*', that matches every path starting with the part before
+ * the '*'; http_request_rest()
+ * then gives the remainder. Exact routes win over prefixes, longer prefixes
+ * over shorter ones. A GET route also answers HEAD.
+ * 0, -EINVAL, -ENOSPC (too many routes), -ENOMEM, -EBUSY when started.
+ */
 int http_server_route(http_server_t *s, const char *method, const char *path,
                       http_handler_fn handler, void *data);
 
-/* Binds and starts the MHD thread. 0, or a negative errno (logged). */
+/* Appends to `list` (a JSON array) every registered path, sorted, once
+ * each; a prefix route shows as "<prefix><path>". */
+void http_server_routes_json(const http_server_t *s, json_t *list);
+
+/* Binds and starts serving. 0, or a negative errno (logged). */
 int http_server_start(http_server_t *s, const http_server_config_t *cfg);
 
 /* The bound port (useful with port 0). */
 uint16_t http_server_port(const http_server_t *s);
 
 /*
- * First stage of a shutdown: from now on every new request is answered 503,
- * and the queued ones that no handler has seen yet too. Requests a handler
- * holds are still answered by it (http_server_close() waits for them).
+ * First stage of a shutdown: from now on every new request is answered 503
+ * with "Connection: close". Requests a handler holds are still
+ * answered by it (http_server_close() waits for them).
  */
 void http_server_shutdown(http_server_t *s);
 
 /*
  * Waits until handlers have answered every request they hold, stops MHD,
- * closes the loop handle, frees the server, then calls done (may be NULL).
+ * closes the loop handles, frees the server, then calls done (may be NULL).
  * Implies http_server_shutdown(). Safe on a server that never started.
  */
 void http_server_close(http_server_t *s, void (*done)(void *data), void *data);
 
-/* ---- on the loop thread, inside or after a handler ---- */
+/* ---- inside or after a handler, on the loop thread ---- */
 
 const char *http_request_method(const http_request_t *req);
+/* The path, percent-decoded by MHD, without the query. */
 const char *http_request_path(const http_request_t *req);
+/* For a prefix route: the part of the path after the prefix; else "". */
+const char *http_request_rest(const http_request_t *req);
+/* The query string exactly as sent, without '?'; "" when none. */
+const char *http_request_query(const http_request_t *req);
+/* A decoded query argument, or NULL. */
+const char *http_request_arg(const http_request_t *req, const char *name);
+/* A request header (case-insensitive name), or NULL. */
+const char *http_request_header(const http_request_t *req, const char *name);
+/* The client's address as text ("127.0.0.1", "::1"). */
+const char *http_request_peer(const http_request_t *req);
 /* The body (NUL-terminated, may be empty) and its length. */
 const char *http_request_body(const http_request_t *req, size_t *len);
 
 /* Adds a response header (copied); up to 8 per request. 0 or -ENOSPC/-ENOMEM. */
 int http_request_add_header(http_request_t *req, const char *name, const char *value);
 
-/* Answers with body as JSON (reference stolen; NULL = {}), resumes the
- * connection. The request must not be used afterwards. */
+/* Answers with body as JSON (reference stolen; NULL = {}). */
 void http_request_respond_json(http_request_t *req, unsigned status, json_t *body);
 
 /* Answers {"error": message, "status": status}. */
 void http_request_respond_error(http_request_t *req, unsigned status, const char *message);
+
+/* Answers len bytes of data (copied) with this Content-Type. */
+void http_request_respond_bytes(http_request_t *req, unsigned status, const char *content_type,
+                                const void *data, size_t len);
+
+/* Answers a NUL-terminated text as "text/plain; charset=utf-8". */
+void http_request_respond_text(http_request_t *req, unsigned status, const char *text);
 
 #endif

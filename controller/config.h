@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "log.h"
+#include "common/log.h"
 
 typedef struct config_s {
     /* --etcd-endpoints: NULL/0 = start and supervise a local etcd. */
@@ -25,7 +25,25 @@ typedef struct config_s {
     uint16_t local_etcd_client_port;
     uint16_t local_etcd_peer_port;
     char *etcd_bin;
+    /* --etcd-prefix: every key of Enjoliver's state lives under it. */
+    char *etcd_prefix;
+    /* --install-lock-seconds: TTL of the install token; <= 0 disables it. */
+    int install_lock_seconds;
+    /* --sync-notify-ttl: lifetime of the sync flag, s (0 = for ever). */
+    int sync_notify_ttl;
+    /* --api-uri, --matchbox-uri */
+    char *api_uri;
+    char *matchbox_uri;
+    /* The admin token: --admin-token-file, else $ENJOLIVER_ADMIN_TOKEN;
+     * NULL = admin routes are open. */
+    char *admin_token;
+    /* --backup-dir: where POST /backup/db writes etcd snapshots. */
+    char *backup_dir;
 } config_t;
+
+/* The configuration as GET /configs shows it (the token redacted). */
+#include <jansson.h>
+json_t *config_to_json(const config_t *cfg);
 
 enum {
     CONFIG_OK = 0,

@@ -16,7 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "log.h"
+#include "common/log.h"
 
 #define BACKOFF_MIN_MS 250u
 #define BACKOFF_MAX_MS 30000u

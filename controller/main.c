@@ -11,14 +11,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <uv.h>
 
 #include "config.h"
 #include "etcd/client.h"
-#include "health.h"
-#include "http_server.h"
+#include "api/api.h"
+#include "api/health.h"
+#include "api/http_server.h"
 #include "local_etcd.h"
-#include "log.h"
+#include "common/log.h"
 
 typedef struct app_s {
     uv_loop_t loop;
@@ -29,6 +31,7 @@ typedef struct app_s {
     etcd_client_t *client;
     health_t *health;
     http_server_t *http;
+    api_t *api;
     int stopping;
     int exit_code;
 } app_t;
@@ -50,6 +53,8 @@ static void on_http_closed(void *data)
 {
     app_t *app = data;
     app->http = NULL;
+    api_free(app->api);
+    app->api = NULL;
     if (app->etcd != NULL) {
         local_etcd_stop(app->etcd, on_etcd_stopped, app);
     } else {
@@ -84,6 +89,7 @@ static void app_stop(app_t *app, const char *why)
     if (app->http != NULL) {
         http_server_shutdown(app->http);
     }
+    api_stop(app->api);
     if (app->client != NULL) {
         etcd_client_close(app->client, on_client_closed, app);
     } else {
@@ -102,6 +108,25 @@ static void on_walk(uv_handle_t *h, void *arg)
     (void)arg;
     log_error("handle still open at exit", "type=%s active=%d", uv_handle_type_name(h->type),
               uv_is_active(h));
+}
+
+/* mkdir -p */
+static int make_dirs(const char *path)
+{
+    char buf[1024];
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
+        return -ENAMETOOLONG;
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, 0750) != 0 && errno != EEXIST)
+            return -errno;
+        *p = '/';
+    }
+    if (mkdir(buf, 0750) != 0 && errno != EEXIST)
+        return -errno;
+    return 0;
 }
 
 static int app_start(app_t *app)
@@ -146,6 +171,27 @@ static int app_start(app_t *app)
     }
     rc = http_server_route(app->http, "GET", "/healthz", health_handle_healthz, app->health);
     if (rc != 0) {
+        return rc;
+    }
+    rc = make_dirs(app->cfg.backup_dir);
+    if (rc != 0) {
+        log_error("cannot create the backup directory", "dir=%s error=%s",
+                  log_quote(app->cfg.backup_dir, q, sizeof q), strerror(-rc));
+        return rc;
+    }
+    json_t *shown = config_to_json(&app->cfg);
+    api_config_t ac = {.etcd_prefix = app->cfg.etcd_prefix,
+                       .install_lock_seconds = app->cfg.install_lock_seconds,
+                       .sync_notify_ttl = app->cfg.sync_notify_ttl,
+                       .api_uri = app->cfg.api_uri,
+                       .matchbox_uri = app->cfg.matchbox_uri,
+                       .admin_token = app->cfg.admin_token,
+                       .backup_dir = app->cfg.backup_dir,
+                       .config_json = shown};
+    rc = api_new(&app->loop, app->client, &ac, app->http, &app->api);
+    json_decref(shown);
+    if (rc != 0) {
+        log_error("cannot set up the API", "error=%d", rc);
         return rc;
     }
     http_server_config_t hc = {.host = app->cfg.listen_host, .port = app->cfg.listen_port};

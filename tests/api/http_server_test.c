@@ -1,9 +1,11 @@
 /*
- * http_server: the MHD-thread -> loop hand-off.
+ * http_server: libmicrohttpd driven by the libuv loop.
  *
  * The loop runs on the main thread; a client thread drives curl requests
  * and, through uv_async_t "commands", asks the loop to shut down, release a
- * held request, and close. Checks: asynchronous answers, bodies, 404/405
+ * held request, and close. Checks: asynchronous and immediate answers,
+ * prefix routes (longest wins, exact beats prefix), raw query, decoded
+ * arguments, headers, peer address, text answers with any status, bodies, 404/405
  * (Allow header), 413 by Content-Length, oversized chunked body dropped,
  * many concurrent requests, and a shutdown with a request held by a handler
  * (new requests get 503, the held one still gets its answer, close waits for
@@ -18,8 +20,8 @@
 #include <string.h>
 #include <uv.h>
 
-#include "http_server.h"
-#include "log.h"
+#include "api/http_server.h"
+#include "common/log.h"
 
 #define CHECK(cond)                                                                                \
     do {                                                                                           \
@@ -79,6 +81,24 @@ static void handle_body(http_request_t *req, void *data)
     const char *body = http_request_body(req, &len);
     CHECK(strlen(body) == len);
     http_request_respond_json(req, 201, json_pack("{s:I}", "length", (json_int_t)len));
+}
+
+/* Answers during the handler call, with what the request carried. */
+static void handle_echo(http_request_t *req, void *data)
+{
+    const char *tag = data;
+    const char *a = http_request_arg(req, "a");
+    const char *h = http_request_header(req, "x-test");
+    json_t *body = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "route", tag, "rest",
+                             http_request_rest(req), "query", http_request_query(req), "a",
+                             a ? a : "", "header", h ? h : "", "peer", http_request_peer(req));
+    http_request_respond_json(req, 200, body);
+}
+
+static void handle_text(http_request_t *req, void *data)
+{
+    (void)data;
+    http_request_respond_text(req, 210, "Outdated\n");
 }
 
 static void handle_hold(http_request_t *req, void *data)
@@ -229,6 +249,29 @@ static void *client_main(void *arg)
     CHECK(request("HEAD", "/later", NULL, 0, 0, &b, NULL) == 200);
     CHECK(b.len == 0);
 
+    /* Prefix routes: the longest prefix wins, an exact route beats both;
+     * the raw query comes as sent, arguments decoded. */
+    CHECK(request("GET", "/echo/x/uuid=1&mac=52-54-00-e8-32-5b?a=b%20c&z=%2F", NULL, 0, 0, &b,
+                  NULL) == 200);
+    CHECK(strstr(b.data, "\"route\": \"echo-x\"") != NULL);
+    CHECK(strstr(b.data, "\"rest\": \"uuid=1&mac=52-54-00-e8-32-5b\"") != NULL);
+    CHECK(strstr(b.data, "\"query\": \"a=b%20c&z=%2F\"") != NULL);
+    CHECK(strstr(b.data, "\"a\": \"b c\"") != NULL);
+    CHECK(strstr(b.data, "\"peer\": \"127.0.0.1\"") != NULL);
+    CHECK(request("GET", "/echo/y", NULL, 0, 0, &b, NULL) == 200);
+    CHECK(strstr(b.data, "\"route\": \"echo\"") != NULL);
+    CHECK(strstr(b.data, "\"rest\": \"y\"") != NULL);
+    CHECK(request("GET", "/echo/exact", NULL, 0, 0, &b, NULL) == 200);
+    CHECK(strstr(b.data, "\"route\": \"exact\"") != NULL);
+    CHECK(request("POST", "/echo/x/1", NULL, 0, 0, &b, &h) == 405);
+    CHECK(strstr(h.data, "Allow: GET, HEAD") != NULL);
+    CHECK(request("GET", "/echo", NULL, 0, 0, &b, NULL) == 404);
+
+    /* Text answers keep their status, whatever it is. */
+    CHECK(request("GET", "/text", NULL, 0, 0, &b, &h) == 210);
+    CHECK(strcmp(b.data, "Outdated\n") == 0);
+    CHECK(strstr(h.data, "Content-Type: text/plain") != NULL);
+
     /* Unknown route, wrong method. */
     CHECK(request("GET", "/nope", NULL, 0, 0, &b, NULL) == 404);
     CHECK(strstr(b.data, "\"error\"") != NULL && strstr(b.data, "404") != NULL);
@@ -298,6 +341,10 @@ int main(void)
     CHECK(http_server_new(&g_loop, &g_server) == 0);
     CHECK(http_server_route(g_server, "GET", "/later", handle_later, NULL) == 0);
     CHECK(http_server_route(g_server, "POST", "/body", handle_body, NULL) == 0);
+    CHECK(http_server_route(g_server, "GET", "/echo/*", handle_echo, "echo") == 0);
+    CHECK(http_server_route(g_server, "GET", "/echo/x/*", handle_echo, "echo-x") == 0);
+    CHECK(http_server_route(g_server, "GET", "/echo/exact", handle_echo, "exact") == 0);
+    CHECK(http_server_route(g_server, "GET", "/text", handle_text, NULL) == 0);
     CHECK(http_server_route(g_server, "GET", "/hold", handle_hold, NULL) == 0);
     CHECK(http_server_route(g_server, "GET", "no-slash", handle_hold, NULL) == -EINVAL);
     http_server_config_t cfg = {.host = "127.0.0.1", .port = 0, .body_limit = BODY_LIMIT};

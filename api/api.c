@@ -1,0 +1,148 @@
+/* The API object and the answers every route shares. See api.h. */
+#include "api/api_internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "etcd/client.h"
+
+int api_new(uv_loop_t *loop, etcd_client_t *etcd, const api_config_t *cfg, http_server_t *http,
+            api_t **out)
+{
+    if (!loop || !etcd || !http || !out)
+        return -EINVAL;
+    api_t *api = calloc(1, sizeof(*api));
+    if (!api)
+        return -ENOMEM;
+    api->loop = loop;
+    api->etcd = etcd;
+    api->http = http;
+    api->install_lock_seconds = cfg ? cfg->install_lock_seconds : API_INSTALL_LOCK_DEFAULT;
+    api->sync_notify_ttl = cfg ? cfg->sync_notify_ttl : API_SYNC_NOTIFY_TTL_DEFAULT;
+    snprintf(api->api_uri, sizeof api->api_uri, "%s",
+             cfg && cfg->api_uri ? cfg->api_uri : "http://127.0.0.1:5000");
+    snprintf(api->backup_dir, sizeof api->backup_dir, "%s",
+             cfg && cfg->backup_dir ? cfg->backup_dir : "./var/backups");
+    snprintf(api->matchbox_uri, sizeof api->matchbox_uri, "%s",
+             cfg && cfg->matchbox_uri ? cfg->matchbox_uri : "");
+    api->config_json = cfg && cfg->config_json ? json_incref(cfg->config_json) : NULL;
+    if (cfg && cfg->admin_token && *cfg->admin_token &&
+        !(api->admin_token = strdup(cfg->admin_token))) {
+        api_free(api);
+        return -ENOMEM;
+    }
+    int rc = model_store_init(&api->store, etcd, cfg ? cfg->etcd_prefix : NULL);
+    if (rc == 0)
+        rc = api_discovery_routes(api);
+    if (rc == 0)
+        rc = api_machine_write_routes(api);
+    if (rc == 0)
+        rc = api_install_routes(api);
+    if (rc == 0)
+        rc = api_view_routes(api);
+    if (rc == 0)
+        rc = api_ops_routes(api);
+    if (rc == 0)
+        rc = api_backup_routes(api);
+    if (rc == 0)
+        rc = api_cache_start(&api->cache, etcd, api->store.prefix);
+    if (rc) {
+        api_free(api);
+        return rc;
+    }
+    *out = api;
+    return 0;
+}
+
+void api_stop(api_t *api)
+{
+    if (api)
+        api_cache_stop(&api->cache);
+}
+
+void api_free(api_t *api)
+{
+    if (!api)
+        return;
+    api_cache_stop(&api->cache);
+    json_decref(api->config_json);
+    free(api->admin_token);
+    free(api);
+}
+
+static void through_cache(http_request_t *req, void *data)
+{
+    api_read_route_t *r = data;
+    api_cache_read(&r->api->cache, req, r->fn, r->api);
+}
+
+int api_read_route(api_t *api, const char *path, http_handler_fn fn)
+{
+    if (api->n_read_routes == API_MAX_READ_ROUTES)
+        return -ENOSPC;
+    api_read_route_t *r = &api->read_routes[api->n_read_routes++];
+    *r = (api_read_route_t){api, fn};
+    return http_server_route(api->http, "GET", path, through_cache, r);
+}
+
+/* Compares in time independent of where the first difference is. */
+static bool same_secret(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    unsigned char diff = la != lb;
+    for (size_t i = 0; i < lb; i++)
+        diff |= (unsigned char)(a[i % (la ? la : 1)] ^ b[i]);
+    return diff == 0;
+}
+
+bool api_admin_ok(api_t *api, http_request_t *req)
+{
+    if (!api->admin_token)
+        return true;
+    const char *h = http_request_header(req, "Authorization");
+    if (h && strncmp(h, "Bearer ", 7) == 0 && same_secret(h + 7, api->admin_token))
+        return true;
+    http_request_add_header(req, "WWW-Authenticate", "Bearer realm=\"enjoliver\"");
+    http_request_respond_error(req, 401,
+                               h ? "the bearer token is not the admin token"
+                                 : "this route needs Authorization: Bearer <admin token>");
+    return false;
+}
+
+void api_reply_error_with(http_request_t *req, unsigned status, const char *message, json_t *extra)
+{
+    json_t *body = extra ? extra : json_object();
+    json_object_set_new(body, "error", json_string(message));
+    json_object_set_new(body, "status", json_integer(status));
+    http_request_respond_json(req, status, body);
+}
+
+void api_reply_write_error(http_request_t *req, int err, const char *message)
+{
+    unsigned status;
+    switch (err) {
+    case -ENOTCONN:
+    case -ETIMEDOUT:
+    case -ECANCELED:
+    case -EAGAIN:
+        status = 503;
+        http_request_add_header(req, "Retry-After", "1");
+        break;
+    case -EEXIST:
+        status = 409;
+        break;
+    case -ENOENT:
+        status = 404;
+        break;
+    case -EINVAL:
+        status = 422;
+        break;
+    default:
+        status = 500;
+    }
+    if (!message || !*message)
+        message = etcd_strerror(err);
+    http_request_respond_error(req, status, message);
+}

@@ -1,0 +1,170 @@
+/* The API's cache of etcd. See cache.h. */
+#include "api/cache.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+
+static void on_change(etcd_mirror_t *m, const etcd_mirror_event_t *ev, void *data)
+{
+    (void)m;
+    api_cache_t *c = data;
+    /* Keys are text here (our own layout); one with a NUL is not ours. */
+    if (memchr(ev->key, 0, ev->key_len))
+        return;
+    const char *key = (const char *)ev->key;
+    if (ev->type == ETCD_MIRROR_DELETE) {
+        json_object_del(c->values, key);
+        return;
+    }
+    json_t *v = json_loadb((const char *)ev->entry->value, ev->entry->value_len, 0, NULL);
+    if (!v) {
+        char q[256];
+        log_warn("cache: a value is not JSON; ignored", "key=%s", log_quote(key, q, sizeof q));
+        json_object_del(c->values, key);
+        return;
+    }
+    json_object_set_new(c->values, key, v);
+}
+
+static void on_synced(etcd_mirror_t *m, int64_t revision, void *data)
+{
+    api_cache_t *c = data;
+    log_info("cache: synced", "revision=%lld keys=%zu", (long long)revision, etcd_mirror_count(m));
+    (void)c;
+}
+
+static void on_error(etcd_mirror_t *m, int err, const char *message, void *data)
+{
+    (void)m, (void)data;
+    char q[256];
+    log_warn("cache: etcd", "err=%d message=%s", err, log_quote(message, q, sizeof q));
+}
+
+int api_cache_start(api_cache_t *c, etcd_client_t *etcd, const char *prefix)
+{
+    memset(c, 0, sizeof(*c));
+    snprintf(c->prefix, sizeof c->prefix, "%s", prefix);
+    c->wait_ms = 2000;
+    c->values = json_object();
+    if (!c->values)
+        return -ENOMEM;
+    etcd_mirror_opts_t o = {.prefix = prefix, .prefix_len = strlen(prefix)};
+    etcd_mirror_callbacks_t cbs = {on_change, on_synced, on_error};
+    int rc = etcd_mirror_start(etcd, &o, &cbs, c, &c->mirror);
+    if (rc) {
+        json_decref(c->values);
+        c->values = NULL;
+    }
+    return rc;
+}
+
+void api_cache_stop(api_cache_t *c)
+{
+    etcd_mirror_stop(c->mirror);
+    c->mirror = NULL;
+    json_decref(c->values);
+    c->values = NULL;
+}
+
+void api_cache_wrote(api_cache_t *c, int64_t revision)
+{
+    if (revision > c->last_write)
+        c->last_write = revision;
+}
+
+json_t *api_cache_get(api_cache_t *c, const char *kind, const char *id)
+{
+    char key[512];
+    if (snprintf(key, sizeof key, "%s%s%s", c->prefix, kind, id) >= (int)sizeof key)
+        return NULL;
+    return json_object_get(c->values, key);
+}
+
+typedef struct visit_s {
+    api_cache_t *c;
+    size_t skip;
+    api_cache_visit_fn fn;
+    void *arg;
+} visit_t;
+
+static int visit(const etcd_mirror_entry_t *e, void *arg)
+{
+    visit_t *v = arg;
+    json_t *value = json_object_get(v->c->values, (const char *)e->key);
+    return value ? v->fn((const char *)e->key + v->skip, value, v->arg) : 0;
+}
+
+int api_cache_foreach(api_cache_t *c, const char *kind, api_cache_visit_fn fn, void *arg)
+{
+    char prefix[512];
+    int n = snprintf(prefix, sizeof prefix, "%s%s", c->prefix, kind);
+    if (n < 0 || n >= (int)sizeof prefix || !c->mirror)
+        return -EINVAL;
+    visit_t v = {c, (size_t)n, fn, arg};
+    return etcd_mirror_foreach_prefix(c->mirror, prefix, (size_t)n, visit, &v);
+}
+
+typedef struct pending_read_s {
+    http_request_t *req;
+    http_handler_fn handler;
+    void *data;
+} pending_read_t;
+
+static void read_ready(etcd_mirror_t *m, int err, void *arg)
+{
+    (void)m;
+    pending_read_t *p = arg;
+    if (err) {
+        http_request_add_header(p->req, "Retry-After", "1");
+        http_request_respond_error(p->req, 503,
+                                   err == -ETIMEDOUT
+                                       ? "the cache has not caught up with etcd yet; retry"
+                                       : "shutting down");
+    } else {
+        p->handler(p->req, p->data);
+    }
+    free(p);
+}
+
+void api_cache_read(api_cache_t *c, http_request_t *req, http_handler_fn handler, void *data)
+{
+    int64_t want = c->last_write;
+    const char *h = http_request_header(req, "X-Etcd-Revision");
+    if (h) {
+        char *end = NULL;
+        long long r = strtoll(h, &end, 10);
+        if (*h == '\0' || *end != '\0' || r < 0) {
+            http_request_respond_error(req, 400, "X-Etcd-Revision must be a revision number");
+            return;
+        }
+        if (r > want)
+            want = r;
+    }
+    if (!c->mirror) {
+        http_request_add_header(req, "Retry-After", "1");
+        http_request_respond_error(req, 503, "shutting down");
+        return;
+    }
+    /* Fast path: fresh enough, no allocation. */
+    if (etcd_mirror_synced(c->mirror) && etcd_mirror_revision(c->mirror) >= want) {
+        handler(req, data);
+        return;
+    }
+    pending_read_t *p = malloc(sizeof(*p));
+    if (!p) {
+        http_request_respond_error(req, 500, "out of memory");
+        return;
+    }
+    *p = (pending_read_t){req, handler, data};
+    /* Revision 1 at least: an unsynced mirror is at 0. */
+    int rc = etcd_mirror_wait(c->mirror, want > 0 ? want : 1, c->wait_ms, read_ready, p);
+    if (rc) {
+        free(p);
+        http_request_add_header(req, "Retry-After", "1");
+        http_request_respond_error(req, 503, "the cache is not available");
+    }
+}

@@ -1,0 +1,51 @@
+/*
+ * The API's read side: an etcd mirror (etcd/mirror.h) of everything under
+ * the prefix, with each value parsed once, when it changes, so that a GET
+ * never waits on etcd and never re-parses what did not change.
+ *
+ * Read-your-writes: every write of this replica records its commit
+ * revision (api_cache_wrote); a GET first waits (bounded) until the mirror
+ * has reached the highest such revision, or the one a client names in an
+ * "X-Etcd-Revision" request header (after writing through another
+ * replica). A read that cannot catch up in time answers 503.
+ *
+ * Loop thread only.
+ */
+#ifndef ENJ_API_CACHE_H
+#define ENJ_API_CACHE_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "api/http_server.h"
+#include "etcd/mirror.h"
+
+typedef struct api_s api_t;
+
+typedef struct api_cache_s {
+    etcd_mirror_t *mirror;
+    json_t *values;     /* full key -> parsed value (NULL values skipped) */
+    int64_t last_write; /* highest revision written by this replica */
+    unsigned wait_ms;   /* read-your-writes bound; 2000 by default */
+    char prefix[128];
+} api_cache_t;
+
+int api_cache_start(api_cache_t *c, etcd_client_t *etcd, const char *prefix);
+/* Stops the mirror (pending reads answer 503). Before the client closes. */
+void api_cache_stop(api_cache_t *c);
+
+void api_cache_wrote(api_cache_t *c, int64_t revision);
+
+/* The parsed value of "<prefix><kind><id>", borrowed, or NULL. */
+json_t *api_cache_get(api_cache_t *c, const char *kind, const char *id);
+
+/* Calls fn for every key "<prefix><kind>..." in key order with the id
+ * part and the parsed value; fn returns non-zero to stop. */
+typedef int (*api_cache_visit_fn)(const char *id, json_t *value, void *arg);
+int api_cache_foreach(api_cache_t *c, const char *kind, api_cache_visit_fn fn, void *arg);
+
+/* Runs handler(req, data) once the cache is fresh enough for req (see
+ * above), or answers 503 itself. */
+void api_cache_read(api_cache_t *c, http_request_t *req, http_handler_fn handler, void *data);
+
+#endif
