@@ -34,6 +34,15 @@ int api_new(uv_loop_t *loop, etcd_client_t *etcd, const api_config_t *cfg, http_
         return -ENOMEM;
     }
     int rc = model_store_init(&api->store, etcd, cfg ? cfg->etcd_prefix : NULL);
+    if (rc == 0 && api->matchbox_uri[0])
+        rc = http_client_new(loop, NULL, &api->matchbox);
+    health_config_t hc = {.matchbox = api->matchbox, .matchbox_uri = api->matchbox_uri};
+    if (rc == 0)
+        rc = health_new(loop, etcd, &hc, &api->health);
+    if (rc == 0)
+        rc = http_server_route(http, "GET", "/healthz", health_handle_healthz, api->health);
+    if (rc == 0)
+        rc = api_matchbox_routes(api);
     if (rc == 0)
         rc = api_discovery_routes(api);
     if (rc == 0)
@@ -58,8 +67,12 @@ int api_new(uv_loop_t *loop, etcd_client_t *etcd, const api_config_t *cfg, http_
 
 void api_stop(api_t *api)
 {
-    if (api)
-        api_cache_stop(&api->cache);
+    if (!api)
+        return;
+    api_cache_stop(&api->cache);
+    if (api->matchbox) /* pending proxies and probes answer 503 */
+        http_client_close(api->matchbox, NULL, NULL);
+    api->matchbox = NULL;
 }
 
 void api_free(api_t *api)
@@ -67,6 +80,9 @@ void api_free(api_t *api)
     if (!api)
         return;
     api_cache_stop(&api->cache);
+    if (api->matchbox)
+        http_client_close(api->matchbox, NULL, NULL);
+    health_free(api->health);
     json_decref(api->config_json);
     free(api->admin_token);
     free(api);

@@ -6,6 +6,8 @@
 
 #include "api/api.h"
 #include "api/cache.h"
+#include "api/health.h"
+#include "common/http_client.h"
 #include "model/store.h"
 
 /* A GET route answered from the cache once it is fresh enough. */
@@ -31,6 +33,8 @@ struct api_s {
     char backup_dir[512];
     char *admin_token; /* NULL: admin routes are open */
     json_t *config_json;
+    http_client_t *matchbox; /* NULL without --matchbox-uri */
+    health_t *health;
 };
 
 /* Registers GET path, answered by fn through the cache (api/cache.h). */
@@ -47,6 +51,7 @@ int api_install_routes(api_t *api);
 int api_view_routes(api_t *api);
 int api_ops_routes(api_t *api);
 int api_backup_routes(api_t *api);
+int api_matchbox_routes(api_t *api);
 
 /*
  * Answers a failed write: etcd unreachable or slow -> 503 with

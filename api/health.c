@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,9 +18,18 @@ typedef struct waiter_s {
     struct waiter_s *next;
 } waiter_t;
 
+static const char *const matchbox_paths[] = {"/", "/boot.ipxe", "/boot.ipxe.0", "/assets",
+                                             "/metadata"};
+#define N_PATHS (sizeof matchbox_paths / sizeof matchbox_paths[0])
+
 struct health_s {
     uv_loop_t *loop;
     etcd_client_t *client;
+    http_client_t *matchbox;
+    char matchbox_uri[256];
+    int pending; /* probes of the current round still out */
+    int path_ok[N_PATHS];
+    int ipxe_ok, ignition_ok;
     unsigned probe_timeout_ms;
     unsigned cache_ms;
 
@@ -35,17 +45,30 @@ struct health_s {
 static void respond(health_t *h, http_request_t *req)
 {
     int ok = h->etcd_ok;
-    json_t *body =
-        json_pack("{s:b, s:b, s:b, s:b}", "global", ok, "etcd", ok, "db", ok, "flask", 1);
+    json_t *body = json_pack("{s:b, s:b, s:b}", "etcd", ok, "db", ok, "flask", 1);
+    if (h->matchbox) {
+        json_t *m = json_object();
+        for (size_t i = 0; i < N_PATHS; i++) {
+            json_object_set_new(m, matchbox_paths[i], json_boolean(h->path_ok[i]));
+            ok &= h->path_ok[i];
+        }
+        ok &= h->ipxe_ok && h->ignition_ok;
+        json_object_set_new(body, "matchbox", m);
+        json_object_set_new(
+            body, "discovery",
+            json_pack("{s:b, s:b}", "ipxe", h->ipxe_ok, "ignition", h->ignition_ok));
+    }
+    json_object_set_new(body, "global", json_boolean(ok));
     http_request_add_header(req, "Access-Control-Allow-Origin", "*");
     http_request_add_header(req, "Cache-Control", "no-store");
     http_request_respond_json(req, ok ? 200 : 503, body);
 }
 
+static void round_done(health_t *h);
+
 static void record(health_t *h, int ok, int err, const char *why)
 {
     h->etcd_ok = ok;
-    h->have_result = 1;
     h->result_ms = uv_now(h->loop);
     if (h->logged_state != ok) {
         char q[256];
@@ -57,6 +80,17 @@ static void record(health_t *h, int ok, int err, const char *why)
         }
         h->logged_state = ok;
     }
+    round_done(h);
+}
+
+/* Every probe of the round is in: answer the waiters. */
+static void round_done(health_t *h)
+{
+    if (--h->pending > 0)
+        return;
+    h->probing = 0;
+    h->have_result = 1;
+    h->result_ms = uv_now(h->loop);
     waiter_t *w = h->waiters;
     h->waiters = NULL;
     while (w != NULL) {
@@ -70,7 +104,6 @@ static void record(health_t *h, int ok, int err, const char *why)
 static void on_status(const etcd_result_t *res, void *data)
 {
     health_t *h = data;
-    h->probing = 0;
     if (res->err != 0) {
         record(h, 0, res->err, res->message[0] != '\0' ? res->message : etcd_strerror(res->err));
         return;
@@ -85,6 +118,55 @@ static void on_status(const etcd_result_t *res, void *data)
     } else {
         record(h, 1, 0, "");
     }
+}
+
+typedef struct probe_s {
+    health_t *h;
+    int *ok;
+    int kind; /* 0 any answer, 1 status 200, 2 status 200 with JSON */
+} probe_t;
+
+static void probe_done(const http_response_t *res, void *data)
+{
+    probe_t *p = data;
+    int ok = res->err == 0;
+    if (ok && p->kind >= 1)
+        ok = res->status == 200;
+    if (ok && p->kind == 2) {
+        json_t *j = json_loadb(res->body, res->body_len, 0, NULL);
+        ok = j != NULL;
+        json_decref(j);
+    }
+    *p->ok = ok;
+    health_t *h = p->h;
+    free(p);
+    round_done(h);
+}
+
+static void probe(health_t *h, const char *path, int *ok, int kind)
+{
+    char url[512];
+    snprintf(url, sizeof url, "%s%s", h->matchbox_uri, path);
+    probe_t *p = malloc(sizeof(*p));
+    http_client_req_t r = {.url = url, .timeout_ms = h->probe_timeout_ms};
+    *ok = 0;
+    if (p) {
+        *p = (probe_t){h, ok, kind};
+        if (http_client_request(h->matchbox, &r, probe_done, p, NULL) == 0) {
+            h->pending++;
+            return;
+        }
+        free(p);
+    }
+}
+
+/* The original's probes of matchbox, all at once, each with a timeout. */
+static void probe_matchbox(health_t *h)
+{
+    for (size_t i = 0; i < N_PATHS; i++)
+        probe(h, matchbox_paths[i], &h->path_ok[i], 0);
+    probe(h, "/ipxe", &h->ipxe_ok, 1);
+    probe(h, "/ignition?mac=00-00-00-00-00-00", &h->ignition_ok, 2);
 }
 
 void health_handle_healthz(http_request_t *req, void *data)
@@ -107,11 +189,12 @@ void health_handle_healthz(http_request_t *req, void *data)
     }
     etcd_call_opts_t opts = {.timeout_ms = h->probe_timeout_ms};
     h->probing = 1;
+    h->pending = 1;
+    if (h->matchbox)
+        probe_matchbox(h);
     int rc = etcd_maint_status(h->client, &opts, on_status, h);
-    if (rc != 0) {
-        h->probing = 0;
+    if (rc != 0)
         record(h, 0, rc, etcd_strerror(rc));
-    }
 }
 
 int health_new(uv_loop_t *loop, etcd_client_t *client, const health_config_t *cfg, health_t **out)
@@ -123,6 +206,10 @@ int health_new(uv_loop_t *loop, etcd_client_t *client, const health_config_t *cf
     }
     h->loop = loop;
     h->client = client;
+    if (cfg != NULL && cfg->matchbox != NULL && cfg->matchbox_uri != NULL) {
+        h->matchbox = cfg->matchbox;
+        snprintf(h->matchbox_uri, sizeof h->matchbox_uri, "%s", cfg->matchbox_uri);
+    }
     h->probe_timeout_ms =
         cfg != NULL && cfg->probe_timeout_ms ? cfg->probe_timeout_ms : DEFAULT_PROBE_TIMEOUT_MS;
     h->cache_ms = cfg != NULL && cfg->cache_ms ? cfg->cache_ms : DEFAULT_CACHE_MS;

@@ -1,16 +1,21 @@
 /*
  * GET /healthz: is the store usable?
  *
- * Answers, as the original (spec section 9.1) minus the parts that do not
- * exist yet:
+ * Answers as the original (spec section 9.1):
  *
- *     {"db": true, "etcd": true, "flask": true, "global": true}
+ *     {"db": true, "etcd": true, "flask": true, "global": true,
+ *      "matchbox": {"/": true, "/boot.ipxe": true, "/boot.ipxe.0": true,
+ *                   "/assets": true, "/metadata": true},
+ *      "discovery": {"ipxe": true, "ignition": true}}
  *
  * "etcd" (and "db", the original's name for the store) is true when etcd's
  * Maintenance.Status answered within the probe timeout, reports a leader and
  * no alarm errors. "flask" is kept for clients of the original: true when the
- * API process answers. "matchbox" and "discovery" are left out while no
- * matchbox is configured (they would make "global" false for good). Any
+ * API process answers. matchbox[p]: GET <matchbox><p> got an HTTP answer;
+ * discovery.ipxe: matchbox's /ipxe answered 200 (a default group exists);
+ * discovery.ignition: /ignition?mac=00-00-00-00-00-00 answered 200 with
+ * JSON. "matchbox" and "discovery" are left out when no matchbox is
+ * configured (they would make "global" false for good). Any
  * false -> "global" false -> 503, else 200; header
  * Access-Control-Allow-Origin: *.
  *
@@ -24,18 +29,21 @@
 
 #include <uv.h>
 
-#include "etcd/client.h"
 #include "api/http_server.h"
+#include "common/http_client.h"
+#include "etcd/client.h"
 
 typedef struct health_s health_t;
 
 typedef struct health_config_s {
     unsigned probe_timeout_ms; /* 0 = 2000 */
     unsigned cache_ms;         /* 0 = 1000; how long a probe result is reused */
+    http_client_t *matchbox;   /* NULL: no matchbox probes; borrowed */
+    const char *matchbox_uri;  /* copied */
 } health_config_t;
 
-/* The client is borrowed and must outlive every probe (close it first: its
- * pending probe then completes with -ECANCELED and answers its waiters). */
+/* The clients are borrowed and must outlive every probe (close them first:
+ * pending probes then complete with -ECANCELED and answer their waiters). */
 int health_new(uv_loop_t *loop, etcd_client_t *client, const health_config_t *cfg, health_t **out);
 
 /* The http_handler_fn of GET /healthz; data = the health_t. */

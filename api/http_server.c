@@ -54,7 +54,20 @@ struct http_request_s {
     char *header_values[MAX_HEADERS];
 };
 
+struct http_stream_s {
+    http_server_t *server;
+    struct MHD_Connection *conn; /* NULL once MHD let go of the response */
+    char *buf;
+    size_t head, len, cap;
+    bool ended, failed, suspended, paused;
+    int refs; /* the producer's and MHD's */
+    http_stream_pause_fn pause, resume;
+    void *arg;
+    http_stream_t *next, *prev; /* the server's open streams */
+};
+
 struct http_server_s {
+    http_stream_t *streams;
     uv_loop_t *loop;
     uv_poll_t poll;
     uv_timer_t timer;
@@ -521,6 +534,149 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
     log_warn("libmicrohttpd", "detail=%s", log_quote(msg, q, sizeof q));
 }
 
+/* ---- streamed answers ---------------------------------------------------- */
+
+#define STREAM_HIGH (1u << 20)
+#define STREAM_LOW (256u << 10)
+
+static void stream_unref(http_stream_t *st)
+{
+    if (--st->refs > 0)
+        return;
+    if (st->prev)
+        st->prev->next = st->next;
+    else if (st->server && st->server->streams == st)
+        st->server->streams = st->next;
+    if (st->next)
+        st->next->prev = st->prev;
+    free(st->buf);
+    free(st);
+}
+
+static void stream_wake(http_stream_t *st)
+{
+    if (st->suspended && st->conn && st->server) {
+        st->suspended = false;
+        MHD_resume_connection(st->conn);
+        kick(st->server);
+    }
+}
+
+/* MHD wants body bytes. No data yet: park the connection (MHD's pattern
+ * for "nothing yet"); http_stream_write() resumes it. */
+static ssize_t stream_read(void *cls, uint64_t pos, char *out, size_t max)
+{
+    (void)pos;
+    http_stream_t *st = cls;
+    if (st->len == 0) {
+        if (st->ended)
+            return st->failed ? MHD_CONTENT_READER_END_WITH_ERROR
+                              : MHD_CONTENT_READER_END_OF_STREAM;
+        st->suspended = true;
+        MHD_suspend_connection(st->conn);
+        return 0;
+    }
+    size_t n = st->len < max ? st->len : max;
+    memcpy(out, st->buf + st->head, n);
+    st->head += n;
+    st->len -= n;
+    if (st->len == 0)
+        st->head = 0;
+    if (st->paused && st->len < STREAM_LOW) {
+        st->paused = false;
+        if (st->resume && !st->ended)
+            st->resume(st->arg);
+    }
+    return (ssize_t)n;
+}
+
+static void stream_released(void *cls)
+{
+    http_stream_t *st = cls;
+    st->conn = NULL;
+    st->suspended = false;
+    stream_unref(st);
+}
+
+http_stream_t *http_request_respond_stream(http_request_t *req, unsigned status,
+                                           const char *content_type, uint64_t size,
+                                           http_stream_pause_fn pause, http_stream_pause_fn resume,
+                                           void *arg)
+{
+    http_stream_t *st = calloc(1, sizeof(*st));
+    struct MHD_Response *r =
+        st ? MHD_create_response_from_callback(size == HTTP_SIZE_UNKNOWN ? MHD_SIZE_UNKNOWN : size,
+                                               64 * 1024, stream_read, st, stream_released)
+           : NULL;
+    if (!r) {
+        free(st);
+        respond(req, status, NULL);
+        return NULL;
+    }
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    st->server = req->server;
+    st->conn = req->conn;
+    st->refs = 2;
+    st->pause = pause;
+    st->resume = resume;
+    st->arg = arg;
+    st->next = req->server->streams;
+    if (st->next)
+        st->next->prev = st;
+    req->server->streams = st;
+    respond(req, status, r);
+    return st;
+}
+
+int http_stream_write(http_stream_t *st, const void *data, size_t len)
+{
+    if (!st->conn || st->ended)
+        return -EPIPE;
+    if (st->head + st->len + len > st->cap) {
+        if (st->head) {
+            memmove(st->buf, st->buf + st->head, st->len);
+            st->head = 0;
+        }
+        size_t cap = st->cap ? st->cap : 64 * 1024;
+        while (cap < st->len + len)
+            cap *= 2;
+        char *b = cap > st->cap ? realloc(st->buf, cap) : st->buf;
+        if (!b)
+            return -ENOMEM;
+        st->buf = b;
+        st->cap = cap > st->cap ? cap : st->cap;
+    }
+    memcpy(st->buf + st->head + st->len, data, len);
+    st->len += len;
+    if (!st->paused && st->len > STREAM_HIGH && st->pause) {
+        st->paused = true;
+        st->pause(st->arg);
+    }
+    stream_wake(st);
+    return 0;
+}
+
+void http_stream_end(http_stream_t *st, int err)
+{
+    st->ended = true;
+    st->failed = err != 0;
+    stream_wake(st);
+    stream_unref(st);
+}
+
+/* At shutdown: every unfinished stream is cut, so that no connection stays
+ * suspended (MHD cannot stop with one). */
+static void streams_abort(http_server_t *s)
+{
+    for (http_stream_t *st = s->streams; st; st = st->next) {
+        if (!st->ended) {
+            st->ended = true;
+            st->failed = true;
+        }
+        stream_wake(st);
+    }
+}
+
 /* ---- lifecycle ---------------------------------------------------------- */
 
 int http_server_new(uv_loop_t *loop, http_server_t **out)
@@ -688,6 +844,11 @@ static void on_handle_closed(uv_handle_t *h)
         return;
     void (*done)(void *) = s->close_done;
     void *data = s->close_data;
+    /* Producers may still hold streams: they outlive the server, detached. */
+    for (http_stream_t *st = s->streams; st; st = st->next) {
+        st->server = NULL;
+        st->conn = NULL;
+    }
     for (size_t i = 0; i < s->n_routes; i++) {
         free(s->routes[i].method);
         free(s->routes[i].path);
@@ -700,6 +861,9 @@ static void on_handle_closed(uv_handle_t *h)
 static void on_stop_timer(uv_timer_t *t)
 {
     http_server_t *s = t->data;
+    streams_abort(s);
+    if (s->mhd != NULL)
+        MHD_run(s->mhd);
     if (s->polling) {
         uv_poll_stop(&s->poll);
     }
@@ -719,6 +883,7 @@ static void on_stop_timer(uv_timer_t *t)
 static void on_flush_timer(uv_timer_t *t)
 {
     http_server_t *s = t->data;
+    streams_abort(s);
     if (s->mhd != NULL)
         MHD_run(s->mhd);
     uv_timer_start(&s->timer, on_stop_timer, 0, 0);

@@ -115,4 +115,37 @@ void http_request_respond_bytes(http_request_t *req, unsigned status, const char
 /* Answers a NUL-terminated text as "text/plain; charset=utf-8". */
 void http_request_respond_text(http_request_t *req, unsigned status, const char *text);
 
+/* ---- streamed answers ---- */
+
+typedef struct http_stream_s http_stream_t;
+typedef void (*http_stream_pause_fn)(void *arg);
+
+#define HTTP_SIZE_UNKNOWN UINT64_MAX
+
+/*
+ * Answers with a body produced later, piece by piece (e.g. proxied from
+ * another server): status and Content-Type now, then http_stream_write()
+ * as data comes and http_stream_end() once. The request must not be used
+ * afterwards; the stream is the producer's handle until http_stream_end().
+ *
+ * Back-pressure: when more than 1 MiB waits for a slow client, pause(arg)
+ * is called; resume(arg) once it has drained below 256 KiB. Both may be
+ * NULL (then the buffer grows). size: the Content-Length, or
+ * HTTP_SIZE_UNKNOWN (chunked). Returns NULL when out of memory (the
+ * connection is then dropped).
+ */
+http_stream_t *http_request_respond_stream(http_request_t *req, unsigned status,
+                                           const char *content_type, uint64_t size,
+                                           http_stream_pause_fn pause, http_stream_pause_fn resume,
+                                           void *arg);
+
+/* Queues len bytes. 0, or -EPIPE when the client is gone (stop producing
+ * and call http_stream_end()), -ENOMEM. */
+int http_stream_write(http_stream_t *st, const void *data, size_t len);
+
+/* The end of the body: err 0 completes it, anything else aborts the
+ * connection (the client sees a truncated answer). Frees the producer's
+ * side; the stream must not be used afterwards. */
+void http_stream_end(http_stream_t *st, int err);
+
 #endif

@@ -17,7 +17,7 @@
 #include "config.h"
 #include "etcd/client.h"
 #include "api/api.h"
-#include "api/health.h"
+#include "common/http_client.h"
 #include "api/http_server.h"
 #include "local_etcd.h"
 #include "common/log.h"
@@ -29,7 +29,6 @@ typedef struct app_s {
     uv_signal_t sigterm;
     local_etcd_t *etcd;
     etcd_client_t *client;
-    health_t *health;
     http_server_t *http;
     api_t *api;
     int stopping;
@@ -67,8 +66,6 @@ static void on_client_closed(void *data)
     app_t *app = data;
     app->client = NULL;
     /* Every probe has completed (with -ECANCELED at worst). */
-    health_free(app->health);
-    app->health = NULL;
     if (app->http != NULL) {
         http_server_close(app->http, on_http_closed, app);
     } else {
@@ -161,15 +158,7 @@ static int app_start(app_t *app)
                   log_quote(etcd_strerror(rc), qerr, sizeof qerr));
         return rc;
     }
-    rc = health_new(&app->loop, app->client, NULL, &app->health);
-    if (rc != 0) {
-        return rc;
-    }
     rc = http_server_new(&app->loop, &app->http);
-    if (rc != 0) {
-        return rc;
-    }
-    rc = http_server_route(app->http, "GET", "/healthz", health_handle_healthz, app->health);
     if (rc != 0) {
         return rc;
     }
@@ -230,8 +219,14 @@ int main(int argc, char **argv)
     }
     log_set_level(app.cfg.log_level);
     signal(SIGPIPE, SIG_IGN);
-    /* Seed jansson's hash function before any thread exists. */
+    /* Seed jansson's hash function and set libcurl up before any thread
+     * exists. */
     json_object_seed(0);
+    if (http_client_global_init() != 0) {
+        log_error("cannot initialise libcurl", "%s", "");
+        config_free(&app.cfg);
+        return 1;
+    }
 
     rc = uv_loop_init(&app.loop);
     if (rc != 0) {

@@ -113,6 +113,23 @@ static int plan_install(model_machine_op_t *op)
     return rc ? rc : release_install_lock(mop);
 }
 
+static int plan_ignition(model_machine_op_t *op)
+{
+    model_mac_op_t *mop = &op->mop;
+    const model_kv_t *seen = model_mac_op_seen(mop, MODEL_K_LC_IGNITION, boot_mac(mop));
+    json_t *prev = seen && seen->value ? json_loadb(seen->value, seen->value_len, 0, NULL) : NULL;
+    json_t *was = json_object_get(prev, "up_to_date");
+    json_t *last = json_object_get(prev, "last_change");
+    char date[MODEL_DATE_MAX];
+    json_t *change = json_is_boolean(was) && json_is_true(was) != op->up_to_date
+                         ? json_string(model_rfc3339(mop->now_ms, date))
+                     : json_is_string(last) ? json_incref(last)
+                                            : json_null();
+    json_decref(prev);
+    return record_put(mop, MODEL_K_LC_IGNITION,
+                      json_pack("{s:b, s:o}", "up_to_date", op->up_to_date, "last_change", change));
+}
+
 static const char *record_kind(model_machine_op_kind_t k)
 {
     switch (k) {
@@ -123,6 +140,8 @@ static const char *record_kind(model_machine_op_kind_t k)
         return MODEL_K_LC_ROLLING;
     case MODEL_OP_INSTALL_REPORT:
         return MODEL_K_LC_INSTALL;
+    case MODEL_OP_IGNITION_REPORT:
+        return MODEL_K_LC_IGNITION;
     }
     return NULL;
 }
@@ -154,6 +173,8 @@ static int op_plan(model_mac_op_t *mop)
         return plan_rolling(op);
     case MODEL_OP_INSTALL_REPORT:
         return plan_install(op);
+    case MODEL_OP_IGNITION_REPORT:
+        return plan_ignition(op);
     }
     return -EINVAL;
 }

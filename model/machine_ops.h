@@ -8,6 +8,7 @@
  *   schedules/<mac>          {"roles": [names, sorted]}
  *   lifecycle/rolling/<mac>  {"enable": bool, "strategy": name | null}
  *   lifecycle/install/<mac>  {"success": bool}
+ *   lifecycle/ignition/<mac> {"up_to_date": bool, "last_change": date | null}
  *
  * done() errors beyond model/store.h's: -ENOENT when no machine has the
  * MAC (op.err says so).
@@ -26,6 +27,8 @@ typedef enum model_machine_op_kind_e {
     MODEL_OP_ROLLING_DISABLE, /* enable = false, strategy = null */
     MODEL_OP_INSTALL_REPORT,  /* coreos-install result; also sets the state
                                  and releases the install lock it held */
+    MODEL_OP_IGNITION_REPORT, /* up to date or not; last_change moves when
+                                 the flag flips */
 } model_machine_op_kind_t;
 
 typedef struct model_machine_op_s {
@@ -34,6 +37,7 @@ typedef struct model_machine_op_s {
     unsigned roles;            /* SCHEDULE_ADD */
     model_strategy_t strategy; /* ROLLING_ENABLE */
     bool success;              /* INSTALL_REPORT */
+    bool up_to_date;           /* IGNITION_REPORT */
     void (*done)(struct model_machine_op_s *op, int err, int64_t revision);
 } model_machine_op_t;
 

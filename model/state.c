@@ -54,3 +54,42 @@ int model_mstate_put(etcd_txn_t *t, const char *prefix, const char *mac, model_s
     free(v);
     return rc;
 }
+
+static int sop_keys(model_op_t *op)
+{
+    model_state_op_t *sop = (model_state_op_t *)op;
+    char key[MODEL_KEY_MAX];
+    int rc = model_key(key, sizeof key, op->store->prefix, MODEL_K_STATES, sop->mac);
+    return rc < 0 ? rc : model_snapshot_want(&op->snap, key);
+}
+
+static int sop_plan(model_op_t *op)
+{
+    model_state_op_t *sop = (model_state_op_t *)op;
+    char key[MODEL_KEY_MAX];
+    model_key(key, sizeof key, op->store->prefix, MODEL_K_STATES, sop->mac);
+    return model_mstate_put(op->txn, op->store->prefix, sop->mac, sop->state,
+                            model_snapshot_get(&op->snap, key), sop->now_ms);
+}
+
+static void sop_done(model_op_t *op, int err, int64_t revision)
+{
+    model_state_op_t *sop = (model_state_op_t *)op;
+    sop->done(sop, err, revision);
+}
+
+static const model_op_vtable_t state_vt = {sop_keys, sop_plan, sop_done};
+
+int model_state_op_start(model_store_t *st, model_state_op_t *sop, const char *mac,
+                         model_state_t state,
+                         void (*done)(model_state_op_t *sop, int err, int64_t revision))
+{
+    if (!sop || !mac || !done || strlen(mac) != MODEL_MAC_LEN)
+        return -EINVAL;
+    memcpy(sop->mac, mac, MODEL_MAC_LEN + 1);
+    sop->state = state;
+    sop->now_ms = model_now_ms();
+    sop->done = done;
+    sop->op.vt = &state_vt;
+    return model_op_start(st, &sop->op);
+}

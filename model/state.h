@@ -28,4 +28,21 @@ int model_mstate_decode(const char *json, size_t len, model_mstate_t *out);
 int model_mstate_put(etcd_txn_t *t, const char *prefix, const char *mac, model_state_t state,
                      const model_kv_t *seen, int64_t now_ms);
 
+/* ---- setting a state by MAC (a machine need not exist yet) ---- */
+
+#include "model/store.h"
+
+typedef struct model_state_op_s {
+    model_op_t op; /* first; op.data is the caller's */
+    char mac[MODEL_MAC_LEN + 1];
+    model_state_t state;
+    int64_t now_ms;
+    void (*done)(struct model_state_op_s *sop, int err, int64_t revision);
+} model_state_op_t;
+
+/* Sets states/<mac> (normalised MAC) in one guarded Txn. */
+int model_state_op_start(model_store_t *st, model_state_op_t *sop, const char *mac,
+                         model_state_t state,
+                         void (*done)(model_state_op_t *sop, int err, int64_t revision));
+
 #endif

@@ -58,7 +58,7 @@ void api_env_start(api_env_t *env, const char *bin, const char *const *extra)
 {
     memset(env, 0, sizeof(*env));
     current = env;
-    atexit(dump_log);
+    t_on_fail(dump_log);
     env->etcd = t_server_start(NULL);
     env->owns_etcd = 1;
     env->cli = t_client(env->etcd);

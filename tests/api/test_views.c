@@ -86,9 +86,8 @@ static json_t *find_by(json_t *list, const char *key, const char *value)
     json_t *e;
     json_array_foreach(list, i, e)
     {
-        if (json_equal(json_object_get(e, key), json_string(value)) ||
-            (json_is_string(json_object_get(e, key)) &&
-             strcmp(json_string_value(json_object_get(e, key)), value) == 0))
+        if (json_is_string(json_object_get(e, key)) &&
+            strcmp(json_string_value(json_object_get(e, key)), value) == 0)
             return e;
     }
     return NULL;

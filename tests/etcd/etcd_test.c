@@ -58,6 +58,13 @@ const char *t_last_error(void)
     return *buf ? buf : "(none)";
 }
 
+static void (*on_fail)(void);
+
+void t_on_fail(void (*fn)(void))
+{
+    on_fail = fn;
+}
+
 void t_fail(const char *file, int line, const char *expr, const char *fmt, ...)
 {
     fprintf(stderr, "%s:%d: CHECK failed: %s\n", file, line, expr);
@@ -69,6 +76,8 @@ void t_fail(const char *file, int line, const char *expr, const char *fmt, ...)
         fprintf(stderr, "\n");
         va_end(ap);
     }
+    if (on_fail)
+        on_fail();
     for (size_t i = 0; i < MAX_SERVERS; i++) {
         if (servers[i]) {
             etcd_server_dump_log(servers[i], 3000);

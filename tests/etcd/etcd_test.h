@@ -21,6 +21,9 @@
 void t_fail(const char *file, int line, const char *expr, const char *fmt, ...)
     __attribute__((noreturn, format(printf, 4, 5)));
 
+/* Runs fn (e.g. print another process's log) when a CHECK fails. */
+void t_on_fail(void (*fn)(void));
+
 #define CHECK(cond)                                                                                \
     do {                                                                                           \
         if (!(cond))                                                                               \

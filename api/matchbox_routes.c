@@ -1,0 +1,326 @@
+/*
+ * The routes that go through matchbox (spec 3.4, 3.6), with the fixes of
+ * quirk 18: matchbox's status is passed on (the original said 200 to
+ * anything), a matchbox that does not answer gives 502 (504 on a timeout)
+ * with a JSON error instead of a hang or a 500, /assets streams instead of
+ * buffering whole images.
+ *
+ *   GET  /ipxe?<q>                 iPXE script; the MAC's state -> booting
+ *   GET  /ignition?<q>             Ignition, once the sync flag is set
+ *   GET  /ignition-pxe?<q>         Ignition, no sync check (discovery)
+ *   GET  /metadata?<q>             matchbox's KEY=value metadata
+ *   GET  /assets/<path>            kernel, initrd... streamed
+ *   POST /lifecycle/ignition/<q>   is this node's Ignition up to date?
+ *                                  200 Up-to-date / 210 Outdated
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api_internal.h"
+#include "common/log.h"
+#include "model/machine_ops.h"
+#include "model/rawquery.h"
+#include "model/state.h"
+
+typedef struct proxy_s {
+    api_t *api;
+    http_request_t *req;
+} proxy_t;
+
+static bool matchbox_configured(api_t *api, http_request_t *req)
+{
+    if (api->matchbox)
+        return true;
+    http_request_add_header(req, "Retry-After", "60");
+    http_request_respond_error(req, 503, "no matchbox is configured (--matchbox-uri)");
+    return false;
+}
+
+/* A transport failure as an answer: 504 for a timeout, 503 while closing,
+ * else 502. */
+static void matchbox_failed(http_request_t *req, const http_response_t *res)
+{
+    char msg[512];
+    snprintf(msg, sizeof msg, "matchbox does not answer: %s", res->error);
+    unsigned status = res->err == -ETIMEDOUT ? 504 : res->err == -ECANCELED ? 503 : 502;
+    http_request_respond_error(req, status, msg);
+}
+
+static void proxied(const http_response_t *res, void *data)
+{
+    proxy_t *p = data;
+    if (res->err) {
+        matchbox_failed(p->req, res);
+    } else {
+        const char *ct = res->content_type ? res->content_type : "text/plain; charset=utf-8";
+        http_request_respond_bytes(p->req, (unsigned)res->status, ct, res->body, res->body_len);
+    }
+    free(p);
+}
+
+/* GET <matchbox><path>?<the request's raw query>, answered as is. */
+static void proxy_get(api_t *api, http_request_t *req, const char *path)
+{
+    char url[4096];
+    const char *q = http_request_query(req);
+    if (snprintf(url, sizeof url, "%s%s%s%s", api->matchbox_uri, path, *q ? "?" : "", q) >=
+        (int)sizeof url) {
+        http_request_respond_error(req, 414, "the query is too long");
+        return;
+    }
+    proxy_t *p = malloc(sizeof(*p));
+    http_client_req_t r = {.url = url};
+    int rc = p ? http_client_request(api->matchbox, &r, proxied, p, NULL) : -ENOMEM;
+    if (rc) {
+        free(p);
+        http_request_respond_error(req, rc == -ECANCELED ? 503 : 500, "cannot reach matchbox");
+        return;
+    }
+    *p = (proxy_t){api, req};
+}
+
+/* ---- /ipxe ---------------------------------------------------------------- */
+
+static void state_set(model_state_op_t *sop, int err, int64_t revision)
+{
+    api_t *api = sop->op.data;
+    if (err)
+        log_warn("cannot record the booting state", "mac=%s err=%d", sop->mac, err);
+    else
+        api_cache_wrote(&api->cache, revision);
+    free(sop);
+}
+
+static void ipxe(http_request_t *req, void *data)
+{
+    api_t *api = data;
+    if (!matchbox_configured(api, req))
+        return;
+    /* The state is a side note of the boot: it never delays nor fails it. */
+    const char *m = http_request_arg(req, "mac");
+    char mac[MODEL_MAC_LEN + 1];
+    model_state_op_t *sop =
+        m && model_mac_parse(m, mac, NULL, NULL) == 0 ? calloc(1, sizeof(*sop)) : NULL;
+    if (sop) {
+        sop->op.data = api;
+        if (model_state_op_start(&api->store, sop, mac, MODEL_STATE_BOOTING, state_set) != 0)
+            free(sop);
+    }
+    proxy_get(api, req, "/ipxe");
+}
+
+/* ---- /ignition, /ignition-pxe, /metadata ------------------------------------ */
+
+static void ignition(http_request_t *req, void *data)
+{
+    api_t *api = data;
+    if (!api_cache_get(&api->cache, "sync-notify", "")) {
+        http_request_add_header(req, "Retry-After", "10");
+        http_request_respond_text(req, 503, "matchbox is out of sync");
+        return;
+    }
+    if (matchbox_configured(api, req))
+        proxy_get(api, req, "/ignition");
+}
+
+static void ignition_pxe(http_request_t *req, void *data)
+{
+    api_t *api = data;
+    if (matchbox_configured(api, req))
+        proxy_get(api, req, "/ignition");
+}
+
+static void metadata(http_request_t *req, void *data)
+{
+    api_t *api = data;
+    if (matchbox_configured(api, req))
+        proxy_get(api, req, "/metadata");
+}
+
+/* ---- /assets: streamed ------------------------------------------------------ */
+
+typedef struct asset_s {
+    api_t *api;
+    http_request_t *req;
+    http_stream_t *stream; /* the answer being sent, once headers came */
+    http_call_t *call;
+} asset_t;
+
+static void asset_headers(http_call_t *call, const http_response_t *res, void *data)
+{
+    asset_t *a = data;
+    const char *ct = res->content_type ? res->content_type : "application/octet-stream";
+    const char *cl = http_response_header(res, "Content-Length");
+    a->stream = http_request_respond_stream(
+        a->req, (unsigned)res->status, ct, cl ? strtoull(cl, NULL, 10) : HTTP_SIZE_UNKNOWN,
+        (http_stream_pause_fn)http_call_pause, (http_stream_pause_fn)http_call_resume, call);
+    a->req = NULL; /* the stream owns the request now */
+}
+
+static void asset_data(http_call_t *call, const char *chunk, size_t len, void *data)
+{
+    asset_t *a = data;
+    if (!a->stream || http_stream_write(a->stream, chunk, len) != 0)
+        http_call_cancel(call);
+}
+
+static void asset_done(const http_response_t *res, void *data)
+{
+    asset_t *a = data;
+    if (a->stream)
+        http_stream_end(a->stream, res->err);
+    else if (res->err)
+        matchbox_failed(a->req, res);
+    else
+        http_request_respond_bytes(a->req, (unsigned)res->status, "application/octet-stream", "",
+                                   0);
+    free(a);
+}
+
+static void assets(http_request_t *req, void *data)
+{
+    api_t *api = data;
+    if (!matchbox_configured(api, req))
+        return;
+    const char *rest = http_request_rest(req);
+    char url[4096];
+    if (strstr(rest, "..") ||
+        snprintf(url, sizeof url, "%s/assets/%s", api->matchbox_uri, rest) >= (int)sizeof url) {
+        http_request_respond_error(req, 400, "bad asset path");
+        return;
+    }
+    asset_t *a = calloc(1, sizeof(*a));
+    http_client_req_t r = {.url = url,
+                           .timeout_ms = 30 * 60 * 1000,
+                           .on_headers = asset_headers,
+                           .on_data = asset_data};
+    int rc = a ? http_client_request(api->matchbox, &r, asset_done, a, &a->call) : -ENOMEM;
+    if (rc) {
+        free(a);
+        http_request_respond_error(req, 503, "cannot reach matchbox");
+        return;
+    }
+    a->api = api;
+    a->req = req;
+}
+
+/* ---- POST /lifecycle/ignition/<q> -------------------------------------------- */
+
+typedef struct report_s {
+    model_machine_op_t op; /* first */
+    api_t *api;
+    http_request_t *req;
+    json_t *running; /* what the node runs */
+    char mac[MODEL_MAC_LEN + 1];
+} report_t;
+
+static void report_free(report_t *r)
+{
+    json_decref(r->running);
+    free(r);
+}
+
+static void report_message(http_request_t *req, unsigned status, const char *message,
+                           const char *error)
+{
+    json_t *body = json_pack("{s:s}", "message", message);
+    if (error) {
+        json_object_set_new(body, "error", json_string(error));
+        json_object_set_new(body, "status", json_integer(status));
+    }
+    http_request_respond_json(req, status, body);
+}
+
+static void report_stored(model_machine_op_t *op, int err, int64_t revision)
+{
+    report_t *r = (report_t *)op;
+    if (err == -ENOENT) {
+        report_message(r->req, 406, "Unknown", op->mop.op.err.msg);
+    } else if (err) {
+        api_reply_write_error(r->req, err, op->mop.op.err.msg);
+    } else {
+        api_cache_wrote(&r->api->cache, revision);
+        report_message(r->req, op->up_to_date ? 200 : 210,
+                       op->up_to_date ? "Up-to-date" : "Outdated", NULL);
+    }
+    report_free(r);
+}
+
+static void desired_fetched(const http_response_t *res, void *data)
+{
+    report_t *r = data;
+    if (res->err) {
+        matchbox_failed(r->req, res);
+        report_free(r);
+        return;
+    }
+    json_t *desired = res->status == 200 ? json_loadb(res->body, res->body_len, 0, NULL) : NULL;
+    if (!desired) {
+        report_message(r->req, 406, "MatchboxValueError",
+                       "matchbox did not answer this query with an Ignition JSON");
+        report_free(r);
+        return;
+    }
+    /* Equal JSON values: object key order ignored, array order kept. */
+    r->op.up_to_date = json_equal(desired, r->running);
+    json_decref(desired);
+    r->op.kind = MODEL_OP_IGNITION_REPORT;
+    if (model_machine_op_start(&r->api->store, &r->op, r->mac, report_stored) != 0) {
+        http_request_respond_error(r->req, 500, "cannot start the write");
+        report_free(r);
+    }
+}
+
+static void lifecycle_ignition(http_request_t *req, void *data)
+{
+    api_t *api = data;
+    size_t len;
+    const char *body = http_request_body(req, &len);
+    json_t *running = json_loadb(body, len, 0, NULL);
+    if (!running) {
+        report_message(req, 406, "FlaskValueError", "the body is not JSON");
+        return;
+    }
+    const char *q = http_request_rest(req);
+    model_err_t err = {{0}};
+    report_t *r = calloc(1, sizeof(*r));
+    if (!r) {
+        json_decref(running);
+        http_request_respond_error(req, 500, "out of memory");
+        return;
+    }
+    r->running = running;
+    r->api = api;
+    r->req = req;
+    if (model_query_mac(q, strlen(q), r->mac, &err) != 0) {
+        report_message(req, 406, "Unknown", err.msg);
+        report_free(r);
+        return;
+    }
+    if (!matchbox_configured(api, req)) {
+        report_free(r);
+        return;
+    }
+    char url[4096];
+    snprintf(url, sizeof url, "%s/ignition?%s", api->matchbox_uri, q);
+    http_client_req_t hr = {.url = url};
+    if (http_client_request(api->matchbox, &hr, desired_fetched, r, NULL) != 0) {
+        http_request_respond_error(req, 503, "cannot reach matchbox");
+        report_free(r);
+    }
+}
+
+int api_matchbox_routes(api_t *api)
+{
+    int rc = http_server_route(api->http, "GET", "/ipxe", ipxe, api);
+    rc = rc ? rc : api_read_route(api, "/ignition", ignition);
+    rc = rc ? rc : http_server_route(api->http, "GET", "/ignition-pxe", ignition_pxe, api);
+    rc = rc ? rc : http_server_route(api->http, "GET", "/metadata", metadata, api);
+    rc = rc ? rc : http_server_route(api->http, "GET", "/assets/*", assets, api);
+    rc =
+        rc ? rc
+           : http_server_route(api->http, "POST", "/lifecycle/ignition/*", lifecycle_ignition, api);
+    return rc;
+}
