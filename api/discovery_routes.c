@@ -13,6 +13,7 @@
 #include "api/api_internal.h"
 #include "common/log.h"
 #include "model/discovery_op.h"
+#include "model/forget_op.h"
 
 typedef struct discovery_post_s {
     model_discovery_op_t dop; /* first */
@@ -78,7 +79,54 @@ static void discovery_post(http_request_t *req, void *data)
     }
 }
 
+/* DELETE /discovery/<uuid>: forget a machine (admin). 200 {"forgotten":
+ * uuid, "mac": boot MAC}, 404 when unknown. */
+typedef struct forget_s {
+    model_forget_op_t fop; /* first */
+    api_t *api;
+    http_request_t *req;
+} forget_t;
+
+static void forgotten(model_forget_op_t *fop, int err, int64_t revision)
+{
+    forget_t *f = (forget_t *)fop;
+    if (err) {
+        api_reply_write_error(f->req, err, fop->op.err.msg);
+    } else {
+        api_cache_wrote(&f->api->cache, revision);
+        http_request_respond_json(
+            f->req, 200, json_pack("{s:s, s:s}", "forgotten", fop->uuid, "mac", fop->boot_mac));
+    }
+    free(f);
+}
+
+static void discovery_delete(http_request_t *req, void *data)
+{
+    api_t *api = data;
+    if (!api_admin_ok(api, req))
+        return;
+    model_err_t err = {{0}};
+    char uuid[MODEL_UUID_LEN + 1];
+    if (model_uuid_parse(http_request_rest(req), uuid, "uuid", &err) != 0) {
+        http_request_respond_error(req, 400, err.msg);
+        return;
+    }
+    forget_t *f = calloc(1, sizeof(*f));
+    if (!f) {
+        http_request_respond_error(req, 500, "out of memory");
+        return;
+    }
+    f->api = api;
+    f->req = req;
+    int rc = model_forget_op_start(&api->store, &f->fop, uuid, forgotten);
+    if (rc) {
+        free(f);
+        api_reply_write_error(req, rc, NULL);
+    }
+}
+
 int api_discovery_routes(api_t *api)
 {
-    return http_server_route(api->http, "POST", "/discovery", discovery_post, api);
+    int rc = http_server_route(api->http, "POST", "/discovery", discovery_post, api);
+    return rc ? rc : http_server_route(api->http, "DELETE", "/discovery/*", discovery_delete, api);
 }

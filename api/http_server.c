@@ -25,6 +25,8 @@
  * given during the shutdown reach their clients. */
 #define STOP_FLUSH_MS 100u
 
+#define MAX_STATUSES 12
+
 typedef struct route_s {
     char *method;
     char *path; /* without the '*' of a prefix route */
@@ -32,6 +34,11 @@ typedef struct route_s {
     bool prefix;
     http_handler_fn fn;
     void *data;
+    /* Served so far (loop thread only). */
+    unsigned statuses[MAX_STATUSES];
+    uint64_t counts[MAX_STATUSES];
+    uint64_t requests;
+    double seconds;
 } route_t;
 
 struct http_request_s {
@@ -500,6 +507,65 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     return queue(conn, req, req->status, r);
 }
 
+static void route_count(route_t *r, unsigned status, uint64_t ns)
+{
+    if (!r)
+        return;
+    r->requests++;
+    r->seconds += (double)ns / 1e9;
+    for (int i = 0; i < MAX_STATUSES; i++) {
+        if (r->statuses[i] == status || r->statuses[i] == 0) {
+            r->statuses[i] = status;
+            r->counts[i]++;
+            return;
+        }
+    }
+}
+
+char *http_server_metrics_text(const http_server_t *s)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f)
+        return NULL;
+    fprintf(f, "# HELP enjoliver_request_total Requests answered, per route.\n"
+               "# TYPE enjoliver_request_total counter\n");
+    for (size_t i = 0; i < s->n_routes; i++) {
+        const route_t *r = &s->routes[i];
+        fprintf(f, "enjoliver_request_total{method=\"%s\",path=\"%s%s\"} %llu\n", r->method,
+                r->path, r->prefix ? "<path>" : "", (unsigned long long)r->requests);
+    }
+    fprintf(f, "# HELP enjoliver_responses_total Responses per route and status.\n"
+               "# TYPE enjoliver_responses_total counter\n");
+    for (size_t i = 0; i < s->n_routes; i++) {
+        const route_t *r = &s->routes[i];
+        for (int k = 0; k < MAX_STATUSES && r->statuses[k]; k++)
+            fprintf(f,
+                    "enjoliver_responses_total{method=\"%s\",path=\"%s%s\",status_code=\"%u\"} "
+                    "%llu\n",
+                    r->method, r->path, r->prefix ? "<path>" : "", r->statuses[k],
+                    (unsigned long long)r->counts[k]);
+    }
+    fprintf(f, "# HELP enjoliver_requests_duration_seconds Time from request to completion.\n"
+               "# TYPE enjoliver_requests_duration_seconds summary\n");
+    for (size_t i = 0; i < s->n_routes; i++) {
+        const route_t *r = &s->routes[i];
+        const char *suffix = r->prefix ? "<path>" : "";
+        fprintf(f,
+                "enjoliver_requests_duration_seconds_sum{method=\"%s\",path=\"%s%s\"} %.6f\n"
+                "enjoliver_requests_duration_seconds_count{method=\"%s\",path=\"%s%s\"} "
+                "%llu\n",
+                r->method, r->path, suffix, r->seconds, r->method, r->path, suffix,
+                (unsigned long long)r->requests);
+    }
+    if (fclose(f) != 0) {
+        free(text);
+        return NULL;
+    }
+    return text;
+}
+
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
@@ -508,6 +574,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (req == NULL)
         return;
     *con_cls = NULL;
+    route_count((route_t *)req->route, req->status, now_ns() - req->start_ns);
     if (log_enabled(LOG_LEVEL_DEBUG)) {
         char qpath[256];
         log_debug("http request", "method=%s path=%s status=%u duration_us=%llu toe=%d",

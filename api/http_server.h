@@ -61,6 +61,10 @@ int http_server_route(http_server_t *s, const char *method, const char *path,
  * each; a prefix route shows as "<prefix><path>". */
 void http_server_routes_json(const http_server_t *s, json_t *list);
 
+/* Prometheus text of the requests served so far, per route: counts by
+ * status and duration sums. malloc'ed; NULL on ENOMEM. */
+char *http_server_metrics_text(const http_server_t *s);
+
 /* Binds and starts serving. 0, or a negative errno (logged). */
 int http_server_start(http_server_t *s, const http_server_config_t *cfg);
 

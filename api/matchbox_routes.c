@@ -319,6 +319,7 @@ int api_matchbox_routes(api_t *api)
     rc = rc ? rc : http_server_route(api->http, "GET", "/ignition-pxe", ignition_pxe, api);
     rc = rc ? rc : http_server_route(api->http, "GET", "/metadata", metadata, api);
     rc = rc ? rc : http_server_route(api->http, "GET", "/assets/*", assets, api);
+    rc = rc ? rc : http_server_route(api->http, "GET", "/assets", assets, api);
     rc =
         rc ? rc
            : http_server_route(api->http, "POST", "/lifecycle/ignition/*", lifecycle_ignition, api);

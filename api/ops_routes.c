@@ -8,6 +8,8 @@
  *   GET  /sync-notify                200 {"sync-notify": ts} or 503
  *   POST /ignition/version/<name>    keep a template's text
  *   GET  /ignition/version           every kept template (null if none)
+ *   GET  /apidocs, /spec...          the OpenAPI document (api/openapi.json)
+ *   GET  /metrics                    request counts and durations (Prometheus)
  */
 #include <errno.h>
 #include <stdio.h>
@@ -38,6 +40,32 @@ static void configs_get(http_request_t *req, void *data)
     api_t *api = data;
     json_t *c = api->config_json ? json_deep_copy(api->config_json) : json_object();
     http_request_respond_json(req, 200, c);
+}
+
+/* ---- /apidocs, /spec: the OpenAPI document --------------------------------- */
+
+extern const unsigned char api_openapi_json[];
+extern const unsigned long api_openapi_json_len;
+
+static void apidocs(http_request_t *req, void *data)
+{
+    (void)data;
+    http_request_respond_bytes(req, 200, "application/json", api_openapi_json,
+                               api_openapi_json_len);
+}
+
+/* ---- /metrics -------------------------------------------------------------- */
+
+static void metrics(http_request_t *req, void *data)
+{
+    api_t *api = data;
+    char *text = http_server_metrics_text(api->http);
+    if (!text) {
+        http_request_respond_error(req, 500, "out of memory");
+        return;
+    }
+    http_request_respond_bytes(req, 200, "text/plain; version=0.0.4", text, strlen(text));
+    free(text);
 }
 
 /* ---- /boot.ipxe ---------------------------------------------------------- */
@@ -247,5 +275,9 @@ int api_ops_routes(api_t *api)
             : http_server_route(api->http, "POST", "/ignition/version/*", ignition_version_post,
                                 api);
     rc = rc ? rc : api_read_route(api, "/ignition/version", ignition_version_get);
+    static const char *const docs[] = {"/apidocs", "/apidocs/", "/apispec_1.json", "/spec"};
+    for (size_t i = 0; rc == 0 && i < sizeof docs / sizeof docs[0]; i++)
+        rc = http_server_route(api->http, "GET", docs[i], apidocs, api);
+    rc = rc ? rc : http_server_route(api->http, "GET", "/metrics", metrics, api);
     return rc;
 }
