@@ -129,6 +129,14 @@ bool api_admin_ok(api_t *api, http_request_t *req)
     return false;
 }
 
+void api_wrote(api_t *api, http_request_t *req, int64_t revision)
+{
+    char rev[32];
+    api_cache_wrote(&api->cache, revision);
+    snprintf(rev, sizeof rev, "%lld", (long long)revision);
+    http_request_add_header(req, "X-Etcd-Revision", rev);
+}
+
 void api_reply_error_with(http_request_t *req, unsigned status, const char *message, json_t *extra)
 {
     json_t *body = extra ? extra : json_object();

@@ -62,6 +62,10 @@ int api_ui_routes(api_t *api);
  */
 void api_reply_write_error(http_request_t *req, int err, const char *message);
 
+/* A write of this request landed at `revision`: the cache must show it to
+ * the next reads, and the answer says it (X-Etcd-Revision). */
+void api_wrote(api_t *api, http_request_t *req, int64_t revision);
+
 /* {"error", "status"} plus the keys of `extra` (stolen, may be NULL). */
 void api_reply_error_with(http_request_t *req, unsigned status, const char *message, json_t *extra);
 

@@ -35,10 +35,7 @@ static void discovery_written(model_discovery_op_t *dop, int err, int64_t revisi
             log_warn("discovery not stored", "uuid=%s err=%d", p->report->uuid, err);
         api_reply_write_error(p->req, err, dop->op.err.msg);
     } else {
-        api_cache_wrote(&p->api->cache, revision);
-        char rev[32];
-        snprintf(rev, sizeof rev, "%lld", (long long)revision);
-        http_request_add_header(p->req, "X-Etcd-Revision", rev);
+        api_wrote(p->api, p->req, revision);
         http_request_respond_json(p->req, 200,
                                   json_pack("{s:b}", "new-discovery", dop->new_machine));
     }
@@ -93,7 +90,7 @@ static void forgotten(model_forget_op_t *fop, int err, int64_t revision)
     if (err) {
         api_reply_write_error(f->req, err, fop->op.err.msg);
     } else {
-        api_cache_wrote(&f->api->cache, revision);
+        api_wrote(f->api, f->req, revision);
         http_request_respond_json(
             f->req, 200, json_pack("{s:s, s:s}", "forgotten", fop->uuid, "mac", fop->boot_mac));
     }

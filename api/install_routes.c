@@ -31,7 +31,7 @@ static void decided(model_install_lock_op_t *op, int err, int64_t revision)
 {
     install_auth_t *a = (install_auth_t *)op;
     if (!err)
-        api_cache_wrote(&a->api->cache, revision);
+        api_wrote(a->api, a->req, revision);
     if (op->lease && !op->lease_used)
         etcd_lease_revoke(a->api->etcd, op->lease, NULL, ignore_revoke, NULL);
     if (err) {

@@ -39,7 +39,7 @@ static void written(model_machine_op_t *op, int err, int64_t revision)
 {
     write_t *w = (write_t *)op;
     if (err == 0) {
-        api_cache_wrote(&w->api->cache, revision);
+        api_wrote(w->api, w->req, revision);
         http_request_respond_json(w->req, 200, json_incref(w->answer));
     } else if (err == -ENOENT && op->kind == MODEL_OP_ROLLING_ENABLE) {
         /* The original's answer for an unknown MAC, which scripts test. */

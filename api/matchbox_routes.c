@@ -241,7 +241,7 @@ static void report_stored(model_machine_op_t *op, int err, int64_t revision)
     } else if (err) {
         api_reply_write_error(r->req, err, op->mop.op.err.msg);
     } else {
-        api_cache_wrote(&r->api->cache, revision);
+        api_wrote(r->api, r->req, revision);
         report_message(r->req, op->up_to_date ? 200 : 210,
                        op->up_to_date ? "Up-to-date" : "Outdated", NULL);
     }

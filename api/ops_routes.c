@@ -112,7 +112,7 @@ static void put_done(const etcd_result_t *res, void *data)
     } else {
         const Etcdserverpb__PutResponse *r = res->response;
         if (r->header)
-            api_cache_wrote(&p->api->cache, r->header->revision);
+            api_wrote(p->api, p->req, r->header->revision);
         json_t *neu = json_object_get(p->answer, "new");
         if (neu)
             json_object_set_new(p->answer, "new", json_boolean(r->prev_kv == NULL));

@@ -168,6 +168,9 @@ static int app_start(app_t *app)
                   log_quote(app->cfg.backup_dir, q, sizeof q), strerror(-rc));
         return rc;
     }
+    if (!app->cfg.admin_token)
+        log_warn("no admin token: admin routes are open to anyone who reaches the API", "hint=%s",
+                 "\"--admin-token-file or ENJOLIVER_ADMIN_TOKEN\"");
     json_t *shown = config_to_json(&app->cfg);
     api_config_t ac = {.etcd_prefix = app->cfg.etcd_prefix,
                        .install_lock_seconds = app->cfg.install_lock_seconds,

@@ -402,6 +402,20 @@ static void test_two_replicas(const char *bin)
             t_sleep_ms(5);
     }
     CHECKF(seen, "a write through replica A is not visible through B after 5 s");
+    /* With the revision A answered, B waits for it instead of answering
+     * stale: an immediate read through B sees A's write. */
+    body = synthetic(1001);
+    request("POST", "/discovery", body);
+    free(body);
+    const char *h = strstr(r.headers, "X-Etcd-Revision: ");
+    CHECK(h != NULL);
+    long long rev = atoll(h + 17);
+    char cmd[512];
+    snprintf(
+        cmd, sizeof cmd,
+        "curl -sf -H 'X-Etcd-Revision: %lld' %s/scheduler/available | grep -q 02:00:00:00:03:e9",
+        rev, b.base);
+    CHECK(t_system("%s", cmd) == 0);
     t_log("two replicas: write via A visible via B after %llu ms",
           (unsigned long long)(t_now_ms() - t0));
     api_resp_free(&rb);
