@@ -12,6 +12,22 @@
 
 #include "etcd/client.h"
 
+/*
+ * The unary calls. Each returns 0 when started (cb runs exactly once, on
+ * the loop, with the response in res->response: LeaseGrantResponse,
+ * LeaseRevokeResponse, LeaseTimeToLiveResponse, LeaseLeasesResponse) or a
+ * negative errno (-EINVAL, -ENOMEM, -ECANCELED when the client closes), in
+ * which case cb never runs. Callback errors: see etcd/client.h; -ENOENT
+ * for a lease etcd does not know.
+ *
+ * grant: a lease of ttl_s seconds; id 0 lets etcd choose it (the usual).
+ * revoke: ends the lease at once and deletes every key attached to it.
+ * ttl: remaining TTL (-1 when expired), granted TTL and, with with_keys,
+ *      the attached keys.
+ * list: every lease id of the cluster.
+ * Grants and revokes are mutations: not retried on another endpoint unless
+ * they never left the client.
+ */
 int etcd_lease_grant(etcd_client_t *c, int64_t ttl_s, int64_t id, const etcd_call_opts_t *opts,
                      etcd_cb cb, void *data);
 int etcd_lease_revoke(etcd_client_t *c, int64_t id, const etcd_call_opts_t *opts, etcd_cb cb,

@@ -15,12 +15,22 @@ typedef struct etcd_session_s etcd_session_t;
  * never after etcd_session_close()). */
 typedef void (*etcd_session_cb)(etcd_session_t *s, int err, void *data);
 
+/*
+ * Grants a lease of ttl_s seconds (> 0) and keeps it alive (etcd/lease.h).
+ * Returns 0 and *out (owned by the caller until etcd_session_close(),
+ * valid at once), or -EINVAL / -ENOMEM / -ECANCELED; then no callback runs.
+ * ready runs once on the loop; after ready(err != 0) the session is dead
+ * but must still be closed. The session must be closed before its client.
+ */
 int etcd_session_start(etcd_client_t *c, int64_t ttl_s, etcd_session_cb ready, etcd_session_cb lost,
                        void *data, etcd_session_t **out);
 /* The lease id, 0 until ready. */
 int64_t etcd_session_lease(const etcd_session_t *s);
+/* The TTL asked for, in seconds. */
 int64_t etcd_session_ttl(const etcd_session_t *s);
+/* Non-zero between ready(0) and lost (or close). */
 int etcd_session_is_alive(const etcd_session_t *s);
+/* The client the session was started on (borrowed). */
 etcd_client_t *etcd_session_client(const etcd_session_t *s);
 /* Stops the keep-alive and frees the session. revoke != 0 also revokes the
  * lease (fire and forget) so that attached keys disappear at once. */
