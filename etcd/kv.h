@@ -7,7 +7,11 @@
  * matching Etcdserverpb__*Response, valid only during the callback.
  * Functions return 0 when the request was started (the callback will run
  * exactly once) or a negative errno (-EINVAL, -ENOMEM, -ECANCELED when the
- * client is closing), in which case the callback never runs.
+ * client is closing), in which case the callback never runs. The callback
+ * normally runs from the loop, later; when gRPC refuses the call outright
+ * (or the auth token cannot be requested) it runs with the error before the
+ * starting call returns 0: do not touch what the callback frees after
+ * starting a request.
  */
 #ifndef ETCD_KV_H
 #define ETCD_KV_H

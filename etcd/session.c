@@ -109,3 +109,8 @@ void etcd_session_close(etcd_session_t *s, int revoke)
         etcd_lease_revoke(s->c, s->lease, NULL, revoke_done, NULL);
     free(s);
 }
+
+uint64_t etcd_session_last_ok(const etcd_session_t *s)
+{
+    return s && s->ka ? etcd_keepalive_last_ok(s->ka) : 0;
+}

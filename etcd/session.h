@@ -30,6 +30,10 @@ int64_t etcd_session_lease(const etcd_session_t *s);
 int64_t etcd_session_ttl(const etcd_session_t *s);
 /* Non-zero between ready(0) and lost (or close). */
 int etcd_session_is_alive(const etcd_session_t *s);
+/* uv_now() (ms) of the last keep-alive etcd accepted, 0 before ready. A
+ * holder that must stop before etcd can expire its lease compares it with
+ * the TTL instead of waiting for the lost callback. */
+uint64_t etcd_session_last_ok(const etcd_session_t *s);
 /* The client the session was started on (borrowed). */
 etcd_client_t *etcd_session_client(const etcd_session_t *s);
 /* Stops the keep-alive and frees the session. revoke != 0 also revokes the
