@@ -7,6 +7,7 @@
 
 #include "model/clock.h"
 #include "model/keys.h"
+#include "model/scheduler.h"
 #include "model/state.h"
 
 static const char *boot_mac(model_mac_op_t *mop)
@@ -64,6 +65,42 @@ static json_t *roles_json(unsigned roles)
     return arr;
 }
 
+/* A machine given the control-plane roles joins the roster (scheduler.h),
+ * so that the scheduler counts it. */
+static int roster_add(model_mac_op_t *mop, unsigned roles)
+{
+    if (!(roles & (MODEL_ROLE_ETCD_MEMBER | MODEL_ROLE_KUBERNETES_CONTROL_PLANE)))
+        return 0;
+    const model_kv_t *rk = model_mac_op_seen(mop, MODEL_K_ROSTER, "");
+    json_t *roster = rk && rk->value ? json_loadb(rk->value, rk->value_len, 0, NULL) : NULL;
+    json_t *members = model_roster_members(roster);
+    json_t *all = members ? json_copy(members) : json_array();
+    size_t i;
+    json_t *m;
+    bool in = false;
+    json_array_foreach(all, i, m)
+    {
+        in |= strcmp(json_string_value(m), boot_mac(mop)) == 0;
+    }
+    json_decref(roster);
+    if (in) {
+        json_decref(all);
+        return 0;
+    }
+    json_array_append_new(all, json_string(boot_mac(mop)));
+    char key[MODEL_KEY_MAX];
+    int klen = model_key(key, sizeof key, mop->op.store->prefix, MODEL_K_ROSTER, "");
+    json_t *v = json_pack("{s:i, s:o}", "schema", MODEL_SCHEMA, "members", all);
+    char *text = v ? json_dumps(v, JSON_COMPACT) : NULL;
+    json_decref(v);
+    int rc = klen < 0 ? klen
+             : text   ? etcd_txn_put(mop->op.txn, ETCD_TXN_SUCCESS, key, (size_t)klen, text,
+                                     strlen(text), 0)
+                      : -ENOMEM;
+    free(text);
+    return rc;
+}
+
 static int plan_schedule(model_machine_op_t *op)
 {
     model_mac_op_t *mop = &op->mop;
@@ -73,8 +110,9 @@ static int plan_schedule(model_machine_op_t *op)
         have = 0; /* an unreadable record is rewritten whole */
     if ((have | op->roles) == have && seen && seen->value)
         return MODEL_OP_NOTHING;
-    return record_put(mop, MODEL_K_SCHEDULES,
-                      json_pack("{s:o}", "roles", roles_json(have | op->roles)));
+    int rc = record_put(mop, MODEL_K_SCHEDULES,
+                        json_pack("{s:o}", "roles", roles_json(have | op->roles)));
+    return rc ? rc : roster_add(mop, have | op->roles);
 }
 
 static int plan_rolling(model_machine_op_t *op)
@@ -150,6 +188,8 @@ static int op_want(model_mac_op_t *mop)
 {
     model_machine_op_t *op = (model_machine_op_t *)mop;
     int rc = model_mac_op_want(mop, record_kind(op->kind), boot_mac(mop));
+    if (rc == 0 && op->kind == MODEL_OP_SCHEDULE_ADD)
+        rc = model_mac_op_want(mop, MODEL_K_ROSTER, "");
     if (rc == 0 && op->kind == MODEL_OP_INSTALL_REPORT) {
         rc = model_mac_op_want(mop, MODEL_K_STATES, boot_mac(mop));
         if (rc == 0)

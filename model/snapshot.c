@@ -33,6 +33,7 @@ void model_snapshot_clear_values(model_snapshot_t *s)
         s->kv[i].value = NULL;
         s->kv[i].value_len = 0;
         s->kv[i].mod_rev = 0;
+        s->kv[i].create_rev = 0;
     }
     s->revision = 0;
 }
@@ -79,6 +80,7 @@ int model_snapshot_fill(model_snapshot_t *s, const Etcdserverpb__TxnResponse *r)
         e->value[kv->value.len] = '\0';
         e->value_len = kv->value.len;
         e->mod_rev = kv->mod_revision;
+        e->create_rev = kv->create_revision;
     }
     return 0;
 }

@@ -19,7 +19,8 @@ typedef struct model_kv_s {
     char *key;
     char *value; /* NUL-terminated copy, NULL when the key is absent */
     size_t value_len;
-    int64_t mod_rev; /* 0 when absent */
+    int64_t mod_rev;    /* 0 when absent */
+    int64_t create_rev; /* 0 when absent */
 } model_kv_t;
 
 typedef struct model_snapshot_s {

@@ -108,6 +108,9 @@ static void op_plan(model_op_t *op)
     }
     if (rc == 0)
         rc = model_snapshot_guard(&op->snap, op->txn);
+    if (rc == 0 && op->store->fence_key[0])
+        rc = etcd_txn_cmp_create(op->txn, op->store->fence_key, strlen(op->store->fence_key),
+                                 ETCD_CMP_EQUAL, op->store->fence_rev);
     const Etcdserverpb__TxnRequest *req = rc ? NULL : etcd_txn_request(op->txn);
     if (rc == 0 && !req)
         rc = -ENOMEM;
@@ -129,6 +132,13 @@ static void op_snapshot_read(const etcd_result_t *res, void *data)
     int rc = model_snapshot_fill(&op->snap, res->response);
     if (rc) {
         op_finish(op, rc, 0);
+        return;
+    }
+    const model_kv_t *fence =
+        op->store->fence_key[0] ? model_snapshot_get(&op->snap, op->store->fence_key) : NULL;
+    if (fence && fence->create_rev != op->store->fence_rev) {
+        model_err_set(&op->err, NULL, "not the leader any more (fence %s)", op->store->fence_key);
+        op_finish(op, -EPERM, 0);
         return;
     }
     op_plan(op);
@@ -157,6 +167,9 @@ int model_op_start(model_store_t *st, model_op_t *op)
     op->err.msg[0] = '\0';
     memset(&op->snap, 0, sizeof op->snap);
     int rc = op->vt->keys(op);
+    /* Read the fence with the rest: one round trip says if we still lead. */
+    if (rc == 0 && st->fence_key[0])
+        rc = model_snapshot_want(&op->snap, st->fence_key);
     if (rc) {
         model_snapshot_free(&op->snap);
         return rc;

@@ -20,6 +20,12 @@
 
 typedef struct model_store_s {
     etcd_client_t *client;
+    /* Fencing: when set, every write also compares the create revision of
+     * this key (the leader's election key) with fence_rev, and an op whose
+     * read finds it otherwise ends with -EPERM at once (a replica that
+     * lost its leadership writes nothing, whatever it believes). */
+    char fence_key[256];
+    int64_t fence_rev;
     char prefix[128];      /* MODEL_DEFAULT_PREFIX by default */
     unsigned max_attempts; /* 16 by default */
     unsigned timeout_ms;   /* per etcd request; 0 = the client's */
