@@ -67,6 +67,16 @@ int api_new(uv_loop_t *loop, etcd_client_t *etcd, const api_config_t *cfg, http_
     return 0;
 }
 
+struct api_cache_s *api_cache(api_t *api)
+{
+    return &api->cache;
+}
+
+void api_set_leadership(api_t *api, const char *leader, int is_leader)
+{
+    health_set_leadership(api->health, leader, is_leader);
+}
+
 void api_stop(api_t *api)
 {
     if (!api)

@@ -52,6 +52,13 @@ typedef struct api_config_s {
 int api_new(uv_loop_t *loop, etcd_client_t *etcd, const api_config_t *cfg, http_server_t *http,
             api_t **out);
 
+/* The cache of the whole prefix (api/cache.h), for the controller. */
+struct api_cache_s;
+struct api_cache_s *api_cache(api_t *api);
+
+/* Leadership as /healthz shows it ("leader", "is_leader"). */
+void api_set_leadership(api_t *api, const char *leader, int is_leader);
+
 /* Stops reading etcd; call before the client closes. */
 void api_stop(api_t *api);
 

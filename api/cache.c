@@ -18,9 +18,14 @@ static void on_change(etcd_mirror_t *m, const etcd_mirror_event_t *ev, void *dat
     const char *key = (const char *)ev->key;
     if (ev->type == ETCD_MIRROR_DELETE) {
         json_object_del(c->values, key);
+        if (c->changed)
+            c->changed(key, c->changed_data);
         return;
     }
     json_t *v = json_loadb((const char *)ev->entry->value, ev->entry->value_len, 0, NULL);
+    size_t plen = strlen(c->prefix);
+    if (!v && strncmp(key + plen, "election/", 9) == 0)
+        return; /* candidates' values are replica names, not records */
     if (!v) {
         char q[256];
         log_warn("cache: a value is not JSON; ignored", "key=%s", log_quote(key, q, sizeof q));
@@ -28,13 +33,16 @@ static void on_change(etcd_mirror_t *m, const etcd_mirror_event_t *ev, void *dat
         return;
     }
     json_object_set_new(c->values, key, v);
+    if (c->changed)
+        c->changed(key, c->changed_data);
 }
 
 static void on_synced(etcd_mirror_t *m, int64_t revision, void *data)
 {
     api_cache_t *c = data;
     log_info("cache: synced", "revision=%lld keys=%zu", (long long)revision, etcd_mirror_count(m));
-    (void)c;
+    if (c->changed)
+        c->changed("", c->changed_data);
 }
 
 static void on_error(etcd_mirror_t *m, int err, const char *message, void *data)
@@ -74,6 +82,17 @@ void api_cache_wrote(api_cache_t *c, int64_t revision)
 {
     if (revision > c->last_write)
         c->last_write = revision;
+}
+
+int64_t api_cache_revision(const api_cache_t *c)
+{
+    return c->mirror ? etcd_mirror_revision(c->mirror) : 0;
+}
+
+int api_cache_wait(api_cache_t *c, int64_t revision, unsigned timeout_ms, etcd_mirror_wait_cb cb,
+                   void *data)
+{
+    return c->mirror ? etcd_mirror_wait(c->mirror, revision, timeout_ms, cb, data) : -ECANCELED;
 }
 
 json_t *api_cache_get(api_cache_t *c, const char *kind, const char *id)

@@ -28,6 +28,10 @@ typedef struct api_cache_s {
     int64_t last_write; /* highest revision written by this replica */
     unsigned wait_ms;   /* read-your-writes bound; 2000 by default */
     char prefix[128];
+    /* One subscriber (the controller): told of every changed key (after
+     * the cache has applied it) and of every (re)sync. */
+    void (*changed)(const char *key, void *data);
+    void *changed_data;
 } api_cache_t;
 
 int api_cache_start(api_cache_t *c, etcd_client_t *etcd, const char *prefix);
@@ -35,6 +39,12 @@ int api_cache_start(api_cache_t *c, etcd_client_t *etcd, const char *prefix);
 void api_cache_stop(api_cache_t *c);
 
 void api_cache_wrote(api_cache_t *c, int64_t revision);
+
+/* The mirror's revision (0 before the first sync). */
+int64_t api_cache_revision(const api_cache_t *c);
+/* Calls cb(0) once the cache has reached revision (see etcd_mirror_wait). */
+int api_cache_wait(api_cache_t *c, int64_t revision, unsigned timeout_ms, etcd_mirror_wait_cb cb,
+                   void *data);
 
 /* The parsed value of "<prefix><kind><id>", borrowed, or NULL. */
 json_t *api_cache_get(api_cache_t *c, const char *kind, const char *id);

@@ -40,6 +40,8 @@ struct health_s {
     int etcd_ok;
     uint64_t result_ms; /* uv_now() of the last result */
     int logged_state;   /* -1 unknown, else the last logged etcd_ok */
+    char leader[256];
+    int is_leader, leadership_known;
 };
 
 static void respond(health_t *h, http_request_t *req)
@@ -59,6 +61,10 @@ static void respond(health_t *h, http_request_t *req)
             json_pack("{s:b, s:b}", "ipxe", h->ipxe_ok, "ignition", h->ignition_ok));
     }
     json_object_set_new(body, "global", json_boolean(ok));
+    if (h->leadership_known) {
+        json_object_set_new(body, "leader", json_string(h->leader));
+        json_object_set_new(body, "is_leader", json_boolean(h->is_leader));
+    }
     http_request_add_header(req, "Access-Control-Allow-Origin", "*");
     http_request_add_header(req, "Cache-Control", "no-store");
     http_request_respond_json(req, ok ? 200 : 503, body);
@@ -216,6 +222,13 @@ int health_new(uv_loop_t *loop, etcd_client_t *client, const health_config_t *cf
     h->logged_state = -1;
     *out = h;
     return 0;
+}
+
+void health_set_leadership(health_t *h, const char *leader, int is_leader)
+{
+    snprintf(h->leader, sizeof h->leader, "%s", leader ? leader : "");
+    h->is_leader = is_leader;
+    h->leadership_known = 1;
 }
 
 void health_free(health_t *h)

@@ -49,6 +49,10 @@ int health_new(uv_loop_t *loop, etcd_client_t *client, const health_config_t *cf
 /* The http_handler_fn of GET /healthz; data = the health_t. */
 void health_handle_healthz(http_request_t *req, void *data);
 
+/* Adds "leader" (a replica name, "" when none) and "is_leader" to the
+ * answer (informational: they do not change "global"). */
+void health_set_leadership(health_t *h, const char *leader, int is_leader);
+
 /* Frees it. No probe may be pending (close the client first). */
 void health_free(health_t *h);
 

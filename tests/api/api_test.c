@@ -79,14 +79,18 @@ void api_env_start_on(api_env_t *env, const char *bin, const char *const *extra,
 
 static void spawn(api_env_t *env, const char *bin, const char *const *extra)
 {
+    /* API tests see the API alone: no reconciler acts behind their back
+     * unless a test asks for it (--reconcile true among its flags). */
     const char *argv[32] = {bin,
                             "--etcd-endpoints",
                             etcd_server_endpoint(env->etcd),
                             "--listen-http",
                             "127.0.0.1:0",
                             "--log-level",
-                            "info"};
-    size_t n = 7;
+                            "info",
+                            "--reconcile",
+                            "false"};
+    size_t n = 9;
     for (size_t i = 0; extra && extra[i] && n < 31; i++)
         argv[n++] = extra[i];
     argv[n] = NULL;
@@ -124,6 +128,24 @@ void api_env_stop(api_env_t *env)
         t_server_free(env->etcd);
         current = NULL;
     }
+}
+
+void api_env_kill(api_env_t *env)
+{
+    CHECK(kill(env->pid, SIGKILL) == 0);
+    CHECK(waitpid(env->pid, NULL, 0) == env->pid);
+    env->pid = -1;
+    t_client_free(env->cli);
+}
+
+void api_env_pause(api_env_t *env)
+{
+    CHECK(kill(env->pid, SIGSTOP) == 0);
+}
+
+void api_env_resume(api_env_t *env)
+{
+    CHECK(kill(env->pid, SIGCONT) == 0);
 }
 
 static size_t on_body(char *p, size_t size, size_t n, void *userdata)

@@ -37,6 +37,12 @@ void api_env_start_on(api_env_t *env, const char *enjoliverd_bin, const char *co
 /* SIGTERM, checks a clean exit (status 0), stops etcd if it owns it. */
 void api_env_stop(api_env_t *env);
 
+/* SIGKILL (a crash), reaped; its etcd stays. */
+void api_env_kill(api_env_t *env);
+/* SIGSTOP / SIGCONT. */
+void api_env_pause(api_env_t *env);
+void api_env_resume(api_env_t *env);
+
 /* One request; body may be NULL. The response is reset first. */
 void api_req(api_env_t *env, const char *method, const char *path, const char *body, size_t len,
              api_resp_t *r);
