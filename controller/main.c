@@ -18,6 +18,7 @@
 #include "etcd/client.h"
 #include "api/api.h"
 #include "common/http_client.h"
+#include "controller.h"
 #include "api/http_server.h"
 #include "local_etcd.h"
 #include "common/log.h"
@@ -31,6 +32,7 @@ typedef struct app_s {
     etcd_client_t *client;
     http_server_t *http;
     api_t *api;
+    controller_t *controller;
     int stopping;
     int exit_code;
 } app_t;
@@ -52,6 +54,8 @@ static void on_http_closed(void *data)
 {
     app_t *app = data;
     app->http = NULL;
+    controller_free(app->controller);
+    app->controller = NULL;
     api_free(app->api);
     app->api = NULL;
     if (app->etcd != NULL) {
@@ -73,6 +77,17 @@ static void on_client_closed(void *data)
     }
 }
 
+static void app_stop_client(void *data)
+{
+    app_t *app = data;
+    api_stop(app->api);
+    if (app->client != NULL) {
+        etcd_client_close(app->client, on_client_closed, app);
+    } else {
+        on_client_closed(app);
+    }
+}
+
 static void app_stop(app_t *app, const char *why)
 {
     if (app->stopping) {
@@ -86,11 +101,11 @@ static void app_stop(app_t *app, const char *why)
     if (app->http != NULL) {
         http_server_shutdown(app->http);
     }
-    api_stop(app->api);
-    if (app->client != NULL) {
-        etcd_client_close(app->client, on_client_closed, app);
+    /* Hand the leadership over first: another replica leads at once. */
+    if (app->controller != NULL) {
+        controller_resign(app->controller, app_stop_client, app);
     } else {
-        on_client_closed(app);
+        app_stop_client(app);
     }
 }
 
@@ -129,8 +144,8 @@ static int make_dirs(const char *path)
 static int app_start(app_t *app)
 {
     const char *local_endpoint[1];
-    const char *const *endpoints = (const char *const *)app->cfg.etcd_endpoints;
-    size_t n_endpoints = app->cfg.n_etcd_endpoints;
+    const char *const *endpoints = (const char *const *)app->cfg.etcd_endpoints.v;
+    size_t n_endpoints = app->cfg.etcd_endpoints.n;
     char q[512], qerr[128];
 
     if (n_endpoints == 0) {
@@ -149,7 +164,11 @@ static int app_start(app_t *app)
         n_endpoints = 1;
     }
 
-    etcd_config_t ec = {.endpoints = endpoints, .n_endpoints = n_endpoints};
+    etcd_config_t ec = {.endpoints = endpoints,
+                        .n_endpoints = n_endpoints,
+                        .ca_file = app->cfg.etcd_cacert,
+                        .cert_file = app->cfg.etcd_cert,
+                        .key_file = app->cfg.etcd_key};
     int rc = etcd_client_new(&app->loop, &ec, &app->client);
     if (rc != 0) {
         app->client = NULL;
@@ -186,7 +205,21 @@ static int app_start(app_t *app)
         log_error("cannot set up the API", "error=%d", rc);
         return rc;
     }
-    http_server_config_t hc = {.host = app->cfg.listen_host, .port = app->cfg.listen_port};
+    controller_config_t cc = {
+        .prefix = app->cfg.etcd_prefix,
+        .name = app->cfg.name,
+        .lease_ttl = app->cfg.lease_ttl,
+        .expected_cp = (unsigned)app->cfg.etcd_member_kubernetes_control_plane_expected_nb,
+    };
+    rc = app->cfg.reconcile
+             ? controller_start(&app->loop, app->client, app->api, &cc, &app->controller)
+             : 0;
+    if (rc != 0) {
+        log_error("cannot start the controller", "error=%d", rc);
+        return rc;
+    }
+    http_server_config_t hc = {.host = app->cfg.listen_http.host,
+                               .port = (uint16_t)app->cfg.listen_http.port};
     rc = http_server_start(app->http, &hc);
     if (rc != 0) {
         return rc;

@@ -1,0 +1,293 @@
+/* The controller. See controller.h. */
+#include "controller.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/cache.h"
+#include "common/log.h"
+#include "leader.h"
+#include "model/keys.h"
+#include "model/scheduler.h"
+#include "model/store.h"
+#include "workqueue.h"
+
+#define KEY_SCHEDULER "scheduler"
+
+struct controller_s {
+    uv_loop_t *loop;
+    etcd_client_t *etcd;
+    api_t *api;
+    api_cache_t *cache;
+    controller_config_t cfg;
+    char *prefix, *name;
+    leader_t *leader;
+    workqueue_t *queue;
+    model_store_t store; /* fenced while leading */
+    bool leading;
+    size_t last_waiting;
+    void (*resign_done)(void *);
+    void *resign_data;
+};
+
+/* ---- the scheduler ------------------------------------------------------- */
+
+typedef struct sched_run_s {
+    model_sched_op_t op; /* first */
+    controller_t *c;
+    model_sched_plan_t plan;
+} sched_run_t;
+
+typedef struct inputs_s {
+    controller_t *c;
+    model_sched_input_t *in;
+    size_t n, cap;
+} inputs_t;
+
+static bool has_boot_iface(json_t *m)
+{
+    size_t i;
+    json_t *it;
+    json_array_foreach(json_object_get(m, "interfaces"), i, it)
+    {
+        if (json_is_true(json_object_get(it, "as_boot")))
+            return true;
+    }
+    return false;
+}
+
+static int collect(const char *uuid, json_t *m, void *arg)
+{
+    inputs_t *w = arg;
+    (void)uuid;
+    if (w->n == w->cap) {
+        size_t cap = w->cap ? w->cap * 2 : 64;
+        model_sched_input_t *in = realloc(w->in, cap * sizeof(*in));
+        if (!in)
+            return -ENOMEM;
+        w->in = in;
+        w->cap = cap;
+    }
+    const char *mac = json_string_value(json_object_get(m, "boot_mac"));
+    w->in[w->n++] = (model_sched_input_t){
+        .mac = mac,
+        .has_boot_iface = has_boot_iface(m),
+        .scheduled = mac && api_cache_get(w->c->cache, MODEL_K_SCHEDULES, mac) != NULL,
+    };
+    return 0;
+}
+
+static void sched_settled(etcd_mirror_t *m, int err, void *data)
+{
+    sched_run_t *r = data;
+    (void)m, (void)err; /* a timeout only delays: the next run reads again */
+    workqueue_done(r->c->queue, KEY_SCHEDULER, 0);
+    model_sched_plan_free(&r->plan);
+    free(r);
+}
+
+static void sched_written(model_sched_op_t *op, int err, int64_t revision)
+{
+    sched_run_t *r = (sched_run_t *)op;
+    controller_t *c = r->c;
+    if (err) {
+        log_warn("scheduler: write failed", "replica=%s err=%d reason=\"%s\"", c->name, err,
+                 op->op.err.msg);
+        workqueue_done(c->queue, KEY_SCHEDULER, err);
+        model_sched_plan_free(&r->plan);
+        free(r);
+        return;
+    }
+    for (size_t i = 0; i < r->plan.n_cp; i++)
+        log_info("role given", "replica=%s machine=%s roles=%s revision=%lld", c->name,
+                 r->plan.cp[i], "etcd-member,kubernetes-control-plane", (long long)revision);
+    for (size_t i = 0; i < r->plan.n_nodes; i++)
+        log_info("role given", "replica=%s machine=%s roles=%s revision=%lld", c->name,
+                 r->plan.nodes[i], "kubernetes-node", (long long)revision);
+    /* The next run must see this write: wait for the cache to have it. */
+    if (api_cache_wait(c->cache, revision, 5000, sched_settled, r) != 0)
+        sched_settled(NULL, 0, r);
+}
+
+static void run_scheduler(controller_t *c)
+{
+    if (!api_cache_revision(c->cache)) {
+        workqueue_done(c->queue, KEY_SCHEDULER, -EAGAIN); /* not synced yet */
+        return;
+    }
+    inputs_t w = {.c = c};
+    int rc = api_cache_foreach(c->cache, MODEL_K_MACHINES, collect, &w);
+    json_t *roster = api_cache_get(c->cache, MODEL_K_ROSTER, "");
+    json_t *members = model_roster_members(roster);
+    sched_run_t *r = rc == 0 ? calloc(1, sizeof(*r)) : NULL;
+    if (r)
+        rc = model_sched_plan(w.in, w.n, members ? json_array_size(members) : 0, c->cfg.expected_cp,
+                              &r->plan);
+    free(w.in);
+    if (!r || rc) {
+        free(r);
+        workqueue_done(c->queue, KEY_SCHEDULER, rc ? rc : -ENOMEM);
+        return;
+    }
+    if (r->plan.waiting != c->last_waiting) {
+        log_info("scheduler", "replica=%s control_plane=%zu/%u waiting=%zu", c->name,
+                 r->plan.members, c->cfg.expected_cp, r->plan.waiting);
+        c->last_waiting = r->plan.waiting;
+    }
+    if (r->plan.n_cp + r->plan.n_nodes == 0) {
+        model_sched_plan_free(&r->plan);
+        free(r);
+        workqueue_done(c->queue, KEY_SCHEDULER, 0);
+        return;
+    }
+    r->c = c;
+    r->op.by = c->name;
+    rc = model_sched_op_start(&c->store, &r->op, &r->plan, sched_written);
+    if (rc) {
+        model_sched_plan_free(&r->plan);
+        free(r);
+        workqueue_done(c->queue, KEY_SCHEDULER, rc);
+    }
+}
+
+static void process(workqueue_t *q, const char *key, void *data)
+{
+    controller_t *c = data;
+    if (!c->leading) {
+        workqueue_done(q, key, 0);
+        return;
+    }
+    if (strcmp(key, KEY_SCHEDULER) == 0)
+        run_scheduler(c);
+    else
+        workqueue_done(q, key, 0);
+}
+
+/* ---- wiring -------------------------------------------------------------- */
+
+static bool starts_with(const char *s, const char *prefix, const char *kind)
+{
+    size_t p = strlen(prefix), k = strlen(kind);
+    return strncmp(s, prefix, p) == 0 && strncmp(s + p, kind, k) == 0;
+}
+
+/* The cache applied a change: queue the reconcilers that depend on it. */
+static void on_changed(const char *key, void *data)
+{
+    controller_t *c = data;
+    if (!c->leading)
+        return;
+    if (!*key || starts_with(key, c->prefix, MODEL_K_MACHINES) ||
+        starts_with(key, c->prefix, MODEL_K_SCHEDULES) ||
+        starts_with(key, c->prefix, MODEL_K_ROSTER))
+        workqueue_add(c->queue, KEY_SCHEDULER);
+}
+
+static void on_elected(leader_t *l, const char *key, int64_t rev, void *data)
+{
+    controller_t *c = data;
+    (void)l;
+    snprintf(c->store.fence_key, sizeof c->store.fence_key, "%s", key);
+    c->store.fence_rev = rev;
+    c->leading = true;
+    api_set_leadership(c->api, c->name, 1);
+    workqueue_resume(c->queue);
+    workqueue_add(c->queue, KEY_SCHEDULER); /* level-triggered: look at everything */
+}
+
+static void on_lost(leader_t *l, const char *why, void *data)
+{
+    controller_t *c = data;
+    (void)l, (void)why;
+    c->leading = false;
+    /* In-flight writes still carry the old fence: etcd refuses them. */
+    workqueue_pause(c->queue);
+    api_set_leadership(c->api, leader_current(c->leader), 0);
+}
+
+static void on_observed(leader_t *l, const char *name, void *data)
+{
+    controller_t *c = data;
+    (void)l;
+    api_set_leadership(c->api, name, c->leading);
+}
+
+int controller_start(uv_loop_t *loop, etcd_client_t *etcd, api_t *api,
+                     const controller_config_t *cfg, controller_t **out)
+{
+    if (!loop || !etcd || !api || !cfg || !cfg->prefix || !cfg->name || !out)
+        return -EINVAL;
+    controller_t *c = calloc(1, sizeof(*c));
+    if (!c)
+        return -ENOMEM;
+    c->loop = loop;
+    c->etcd = etcd;
+    c->api = api;
+    c->cache = api_cache(api);
+    c->cfg = *cfg;
+    c->prefix = strdup(cfg->prefix);
+    c->name = strdup(cfg->name);
+    c->last_waiting = (size_t)-1;
+    char election[300];
+    snprintf(election, sizeof election, "%selection/", cfg->prefix);
+    workqueue_config_t wq = {.parallel = 4};
+    int rc = !c->prefix || !c->name ? -ENOMEM : model_store_init(&c->store, etcd, cfg->prefix);
+    if (rc == 0)
+        rc = workqueue_new(loop, &wq, process, c, &c->queue);
+    if (rc == 0)
+        workqueue_pause(c->queue);
+    leader_config_t lc = {.election_prefix = election, .name = c->name, .ttl_s = cfg->lease_ttl};
+    leader_callbacks_t cbs = {on_elected, on_lost, on_observed};
+    if (rc == 0)
+        rc = leader_start(loop, etcd, &lc, &cbs, c, &c->leader);
+    if (rc) {
+        workqueue_free(c->queue);
+        free(c->prefix);
+        free(c->name);
+        free(c);
+        return rc;
+    }
+    c->cache->changed = on_changed;
+    c->cache->changed_data = c;
+    api_set_leadership(api, "", 0);
+    *out = c;
+    return 0;
+}
+
+static void resigned(void *data)
+{
+    controller_t *c = data;
+    /* The session and the election go while the client is still open. */
+    leader_free(c->leader);
+    c->leader = NULL;
+    if (c->resign_done)
+        c->resign_done(c->resign_data);
+}
+
+void controller_resign(controller_t *c, void (*done)(void *data), void *data)
+{
+    c->cache->changed = NULL;
+    c->resign_done = done;
+    c->resign_data = data;
+    workqueue_pause(c->queue);
+    leader_resign(c->leader, resigned, c);
+}
+
+void controller_free(controller_t *c)
+{
+    if (!c)
+        return;
+    c->cache->changed = NULL;
+    leader_free(c->leader);
+    workqueue_free(c->queue);
+    free(c->prefix);
+    free(c->name);
+    free(c);
+}
+
+bool controller_is_leader(const controller_t *c)
+{
+    return c && c->leading;
+}
