@@ -1,0 +1,207 @@
+/*
+ * The matchbox configuration of the sync (spec section 7), as a pure
+ * function: configuration + scheduled machines -> the group and profile
+ * files matchbox must hold. No I/O, no etcd, no global state; every output
+ * byte is owned by the result and freed with model_sync_files_free().
+ *
+ * Output files (the complete desired content of groups/ and profiles/;
+ * anything else there is an orphan the caller may delete):
+ *   profiles/discovery.json                           always
+ *   profiles/etcd_member_kubernetes_control_plane.json always
+ *   profiles/kubernetes_nodes.json                     always
+ *   groups/discovery.json                              always (selector-less)
+ *   groups/etcd_member_kubernetes_control_plane-<mac12>.json  one per CP
+ *   groups/kubernetes_nodes-<mac12>.json                      one per node
+ * sorted by path. Text = Python's json.dumps(sort_keys=True, indent=2) byte
+ * for byte (", "/": " inline, "," + newline when indented, non-ASCII, DEL and
+ * control bytes as lower-case \uXXXX, '/' not escaped) plus one trailing
+ * newline, as the spec fixtures are.
+ *
+ * Where this differs from the original on purpose (spec section 10):
+ *  - #7  group id = "<profile id>-<boot MAC, 12 lower-case hex digits>",
+ *        e.g. "etcd_member_kubernetes_control_plane-5254005b4535": stable
+ *        whatever other machines come and go (the original used the
+ *        position in the MAC-sorted list).
+ *  - #8  member IP lists (E) are sorted numerically, not as strings.
+ *  - #9  CNI host-local ranges never overlap and stay inside the subnet:
+ *        see model_sync_generate() for the allocation.
+ *  - #12 the machine's as_boot interface gives MAC, IP, CIDR, gateway and
+ *        FQDN, never the first interface.
+ * Kept as the original: every metadata key and value of spec 7.4, the
+ * automatic name "cp-<i>-<ip dashes>" / "no-<i>-..." where i is the
+ * machine's index in its role set sorted by MAC (so it can still shift
+ * when a lower MAC joins the set; only machines without an FQDN have one,
+ * and kubernetes_node_name stays the IP for them); network.ip_or_fqdn is
+ * that name too when sync_replace_ip_by_fqdn is set, as in the original.
+ * New cases: a boot interface without gateway (the original refused such
+ * reports) gives network.gateway "" and a CNI object without "gateway";
+ * two machines with one boot MAC or one boot IP are refused.
+ */
+#ifndef MODEL_MATCHBOX_GEN_H
+#define MODEL_MATCHBOX_GEN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "model/machine.h"
+#include "model/validate.h"
+
+/* Profile ids (= group names) of the three sets. */
+#define MODEL_SYNC_PROFILE_DISCOVERY "discovery"
+#define MODEL_SYNC_PROFILE_CONTROL_PLANE "etcd_member_kubernetes_control_plane"
+#define MODEL_SYNC_PROFILE_NODE "kubernetes_nodes"
+
+/* Role sets the sync knows (model_role_t bits). A machine must have
+ * exactly one of them. */
+#define MODEL_SYNC_ROLES_CONTROL_PLANE                                                             \
+    ((unsigned)(MODEL_ROLE_ETCD_MEMBER | MODEL_ROLE_KUBERNETES_CONTROL_PLANE))
+#define MODEL_SYNC_ROLES_NODE ((unsigned)MODEL_ROLE_KUBERNETES_NODE)
+
+/* One ordered key/value pair (extra_selectors). */
+typedef struct model_sync_kv_s {
+    const char *key;
+    const char *value;
+} model_sync_kv_t;
+
+/* One step of disks_ladder_gb: profile `name` when the total size in GiB
+ * is below `gb`. */
+typedef struct model_sync_ladder_s {
+    const char *name;
+    unsigned gb;
+} model_sync_ladder_t;
+
+/* One of the three etcd clusters (kubernetes, vault, fleet). */
+typedef struct model_sync_etcd_s {
+    const char *data_dir;
+    unsigned client_port, peer_port;
+} model_sync_etcd_t;
+
+/*
+ * Every configuration value the sync reads. The structure borrows: strings
+ * and arrays stay owned by the caller (the defaults point to static data)
+ * and must outlive the model_sync_generate() call.
+ */
+typedef struct model_sync_config_s {
+    const char *api_uri;           /* required: profiles, metadata api_uri */
+    const char *assets_server_uri; /* kernel/initrd prefix; NULL or "" = api_uri */
+    const char *kernel, *initrd;   /* paths appended to that prefix */
+    /* ignition_dict: template names, ignition_id = "<name>.yaml" */
+    const char *ignition_discovery, *ignition_control_plane, *ignition_node;
+
+    const model_sync_kv_t *extra_selectors; /* ordered; no "mac" key */
+    size_t n_extra_selectors;
+    const char *const *etc_hosts;
+    size_t n_etc_hosts;
+    const char *const *nameservers, *const *ntp, *const *fallbackntp; /* space-joined */
+    size_t n_nameservers, n_ntp, n_fallbackntp;
+
+    model_sync_etcd_t kubernetes_etcd, vault_etcd, fleet_etcd;
+    unsigned kubernetes_apiserver_insecure_port;
+    const char *kubernetes_apiserver_insecure_bind_address;
+    const char *kubernetes_service_cluster_ip_range; /* a.b.c.d/n, no host bits */
+    unsigned kubelet_healthz_port, vault_port;
+    const char *hyperkube_image_url, *cephtools_image_url;
+    const char *lldp_image_url; /* NULL or "" = not in the discovery group */
+    long vault_polling_sec, lifecycle_update_polling_sec;
+
+    /* CNI ranges: blocks of sub_ips addresses (0 or a power of two), the
+     * range of a block starts skip_ips after its first address and ends
+     * range_nb_ips after its start; skip_ips + range_nb_ips < sub_ips. */
+    unsigned sub_ips, range_nb_ips, skip_ips;
+    const char *perennial_local_host_ip; /* network.perennial_host_ip */
+    bool sync_replace_ip_by_fqdn;        /* network.ip_or_fqdn = FQDN */
+
+    const model_sync_ladder_t *disks_ladder_gb; /* ordered, at least one step */
+    size_t n_disks_ladder_gb;
+    const char *coreos_install_base_url; /* NULL = JSON null in the discovery group */
+
+    /* Contents of the ssh_authorized_keys files, as read (newline kept). */
+    const char *const *ssh_authorized_keys;
+    size_t n_ssh_authorized_keys;
+} model_sync_config_t;
+
+/* Fills c with the original's shipped values (spec section 2, YAML column,
+ * code values where the YAML has none; vault etcd 4002/7002, fleet
+ * 4001/7001; api_uri "http://127.0.0.1:5000"; no SSH key). */
+void model_sync_config_defaults(model_sync_config_t *c);
+
+/* 0, or -EINVAL with err naming the first bad value ("config.<key>: ..."). */
+int model_sync_config_check(const model_sync_config_t *c, model_err_t *err);
+
+/* A scheduled machine: its facts and its roles (a MODEL_SYNC_ROLES_* set). */
+typedef struct model_sync_machine_s {
+    const model_machine_t *m;
+    unsigned roles;
+} model_sync_machine_t;
+
+typedef enum model_sync_kind_e {
+    MODEL_SYNC_PROFILE = 0,
+    MODEL_SYNC_GROUP,
+} model_sync_kind_t;
+
+typedef struct model_sync_file_s {
+    model_sync_kind_t kind;
+    char *id;                    /* group or profile id */
+    char *path;                  /* "groups/<id>.json" or "profiles/<id>.json" */
+    char *text;                  /* the file content, NUL terminated */
+    size_t len;                  /* strlen(text) */
+    char mac[MODEL_MAC_LEN + 1]; /* a machine group's boot MAC, else "" */
+} model_sync_file_t;
+
+typedef struct model_sync_files_s {
+    model_sync_file_t *files;
+    size_t n;
+} model_sync_files_t;
+
+/*
+ * Generates every file for `machines` (n entries, any order: the output
+ * does not depend on it).
+ *
+ * Cluster-wide values come from the control-plane set: E = its boot IPs in
+ * numeric order (every *_initial_cluster, *_uri_list, *_ip_list and
+ * etcd_member_kubernetes_control_plane_ip), kubernetes_apiserver_count =
+ * its size.
+ *
+ * CNI allocation (sub_ips > 0). The machines are grouped by the network of
+ * their boot CIDR; a network of size 2^(32-len) is cut into blocks of
+ * sub_ips addresses, block b spanning net + b*sub_ips ... and offering the
+ * range [net + b*sub_ips + skip_ips, that + range_nb_ips]. A block is free
+ * when its range holds none of: the network and broadcast addresses, a
+ * boot IP or gateway of any input machine, perennial_local_host_ip, the
+ * service cluster range, a range already given in an overlapping network
+ * (networks are served in ascending order of address, then length). The
+ * machines of a network, in numeric order of their IPs (MAC on a tie),
+ * take the free blocks in ascending order: the k-th machine gets the k-th
+ * free block. Deterministic, collision-free,
+ * inside the subnet; a machine left without a block fails the whole call
+ * with -ENOSPC naming it. (The M01-M04 /21 example: hosts in 172.20.0.x
+ * make block 0 busy, .51/.63/.65/.97 get 172.20.1-4.1 - .254.)
+ * With sub_ips = 0 the original's rule is kept (range starts skip_ips after
+ * the host IP) and checked instead: it must stay inside the subnet and
+ * avoid the reserved addresses above, else -ENOSPC / -EINVAL.
+ * There, ranges of two machines that overlap are refused with -EINVAL
+ * naming both.
+ *
+ * Returns 0 and fills *out (free with model_sync_files_free()), or
+ *   -EINVAL  bad configuration (model_sync_config_check()), a NULL machine,
+ *            roles that are not one of the two sets, a boot interface
+ *            without IPv4/CIDR or whose CIDR address differs from its IPv4,
+ *            two machines with the same boot MAC or the same boot IP,
+ *            overlapping CNI ranges
+ *   -ENOSPC  a network too small for one more pod range
+ *   -ENOMEM
+ * err says what and, for machine errors, which machine ("machine <mac>
+ * (<ip>): ..."). *out is left empty on error.
+ */
+int model_sync_generate(const model_sync_config_t *cfg, const model_sync_machine_t *machines,
+                        size_t n, model_sync_files_t *out, model_err_t *err);
+
+void model_sync_files_free(model_sync_files_t *f);
+
+/* The group id of a machine with `roles` and boot `mac` (canonical
+ * "aa:bb:cc:dd:ee:ff"): "<profile id>-aabbccddeeff". Returns its length,
+ * -EINVAL for roles that are not one of the two sets or a bad MAC,
+ * -ENAMETOOLONG when out is too small (64 bytes always suffice). */
+int model_sync_group_id(unsigned roles, const char *mac, char *out, size_t out_size);
+
+#endif
