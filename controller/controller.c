@@ -9,12 +9,16 @@
 #include "api/cache.h"
 #include "common/log.h"
 #include "leader.h"
+#include "etcd/kv.h"
+#include "model/clock.h"
 #include "model/keys.h"
 #include "model/scheduler.h"
 #include "model/store.h"
+#include "sync.h"
 #include "workqueue.h"
 
 #define KEY_SCHEDULER "scheduler"
+#define KEY_SYNC "sync"
 
 struct controller_s {
     uv_loop_t *loop;
@@ -30,6 +34,8 @@ struct controller_s {
     size_t last_waiting;
     void (*resign_done)(void *);
     void *resign_data;
+    sync_t *sync;     /* NULL: no matchbox sync */
+    int64_t flag_rev; /* the revision the sync flag last recorded */
 };
 
 /* ---- the scheduler ------------------------------------------------------- */
@@ -152,6 +158,62 @@ static void run_scheduler(controller_t *c)
     }
 }
 
+/* ---- the matchbox sync --------------------------------------------------- */
+
+static void ignore(const etcd_result_t *res, void *data)
+{
+    (void)res, (void)data;
+}
+
+/* The sync flag: matchbox reflects etcd as of `revision`. Written by the
+ * leader only (fenced), so that /ignition serves what the leader synced. */
+static void put_sync_flag(controller_t *c, int64_t revision)
+{
+    char key[MODEL_KEY_MAX];
+    int klen = model_key(key, sizeof key, c->prefix, "sync-notify", "");
+    json_t *v =
+        json_pack("{s:i, s:f, s:I, s:s}", "schema", MODEL_SCHEMA, "ts",
+                  (double)model_now_ms() / 1000.0, "revision", (json_int_t)revision, "by", c->name);
+    char *text = v ? json_dumps(v, JSON_COMPACT) : NULL;
+    json_decref(v);
+    etcd_txn_t *t = etcd_txn_new();
+    int rc = text && t && klen > 0 ? 0 : -ENOMEM;
+    rc = rc ? rc
+            : etcd_txn_cmp_create(t, c->store.fence_key, strlen(c->store.fence_key), ETCD_CMP_EQUAL,
+                                  c->store.fence_rev);
+    rc = rc ? rc : etcd_txn_put(t, ETCD_TXN_SUCCESS, key, (size_t)klen, text, strlen(text), 0);
+    if (rc == 0 && etcd_kv_txn(c->etcd, etcd_txn_request(t), NULL, ignore, NULL) == 0)
+        c->flag_rev = revision;
+    free(text);
+    etcd_txn_free(t);
+}
+
+static void run_sync(controller_t *c)
+{
+    if (!api_cache_revision(c->cache)) {
+        workqueue_done(c->queue, KEY_SYNC, -EAGAIN);
+        return;
+    }
+    sync_result_t res;
+    model_err_t err = {{0}};
+    int rc = sync_pass(c->sync, c->cache, &res, &err);
+    if (rc) {
+        log_warn("sync: failed; retrying", "replica=%s err=%d reason=\"%s\"", c->name, rc, err.msg);
+        workqueue_done(c->queue, KEY_SYNC, rc);
+        return;
+    }
+    if (res.written || res.removed)
+        log_info("sync: matchbox files",
+                 "replica=%s dir=%s written=%u unchanged=%u removed=%u "
+                 "revision=%lld",
+                 c->name, sync_dir(c->sync), res.written, res.unchanged, res.removed,
+                 (long long)res.revision);
+    json_t *flag = api_cache_get(c->cache, "sync-notify", "");
+    if (res.written || res.removed || !flag || !json_object_get(flag, "revision"))
+        put_sync_flag(c, res.revision);
+    workqueue_done(c->queue, KEY_SYNC, 0);
+}
+
 static void process(workqueue_t *q, const char *key, void *data)
 {
     controller_t *c = data;
@@ -161,6 +223,8 @@ static void process(workqueue_t *q, const char *key, void *data)
     }
     if (strcmp(key, KEY_SCHEDULER) == 0)
         run_scheduler(c);
+    else if (strcmp(key, KEY_SYNC) == 0 && c->sync)
+        run_sync(c);
     else
         workqueue_done(q, key, 0);
 }
@@ -183,6 +247,9 @@ static void on_changed(const char *key, void *data)
         starts_with(key, c->prefix, MODEL_K_SCHEDULES) ||
         starts_with(key, c->prefix, MODEL_K_ROSTER))
         workqueue_add(c->queue, KEY_SCHEDULER);
+    if (c->sync && (!*key || starts_with(key, c->prefix, MODEL_K_MACHINES) ||
+                    starts_with(key, c->prefix, MODEL_K_SCHEDULES)))
+        workqueue_add(c->queue, KEY_SYNC);
 }
 
 static void on_elected(leader_t *l, const char *key, int64_t rev, void *data)
@@ -195,6 +262,8 @@ static void on_elected(leader_t *l, const char *key, int64_t rev, void *data)
     api_set_leadership(c->api, c->name, 1);
     workqueue_resume(c->queue);
     workqueue_add(c->queue, KEY_SCHEDULER); /* level-triggered: look at everything */
+    if (c->sync)
+        workqueue_add(c->queue, KEY_SYNC);
 }
 
 static void on_lost(leader_t *l, const char *why, void *data)
@@ -236,6 +305,14 @@ int controller_start(uv_loop_t *loop, etcd_client_t *etcd, api_t *api,
     int rc = !c->prefix || !c->name ? -ENOMEM : model_store_init(&c->store, etcd, cfg->prefix);
     if (rc == 0)
         rc = workqueue_new(loop, &wq, process, c, &c->queue);
+    if (rc == 0 && cfg->config) {
+        model_err_t err = {{0}};
+        rc = sync_new(cfg->config, &c->sync);
+        if (rc == 0 && sync_check(c->sync, &err) != 0) {
+            log_error("the matchbox sync cannot use this configuration", "reason=\"%s\"", err.msg);
+            rc = -EINVAL;
+        }
+    }
     if (rc == 0)
         workqueue_pause(c->queue);
     leader_config_t lc = {.election_prefix = election, .name = c->name, .ttl_s = cfg->lease_ttl};
@@ -243,6 +320,7 @@ int controller_start(uv_loop_t *loop, etcd_client_t *etcd, api_t *api,
     if (rc == 0)
         rc = leader_start(loop, etcd, &lc, &cbs, c, &c->leader);
     if (rc) {
+        sync_free(c->sync);
         workqueue_free(c->queue);
         free(c->prefix);
         free(c->name);
@@ -282,6 +360,7 @@ void controller_free(controller_t *c)
     c->cache->changed = NULL;
     leader_free(c->leader);
     workqueue_free(c->queue);
+    sync_free(c->sync);
     free(c->prefix);
     free(c->name);
     free(c);

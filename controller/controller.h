@@ -4,7 +4,8 @@
  * queue (workqueue.h). Every reconciler write goes through a model store
  * fenced on the leader key's create revision.
  *
- * Reconcilers so far: the scheduler (model/scheduler.h).
+ * Reconcilers so far: the scheduler (model/scheduler.h) and the matchbox
+ * sync (sync.h).
  *
  * Loop thread only.
  */
@@ -20,10 +21,12 @@
 typedef struct controller_s controller_t;
 
 typedef struct controller_config_s {
-    const char *prefix;   /* etcd prefix, ending with '/' */
-    const char *name;     /* this replica */
-    int lease_ttl;        /* seconds */
-    unsigned expected_cp; /* control-plane size, odd */
+    const char *prefix;            /* etcd prefix, ending with '/' */
+    const char *name;              /* this replica */
+    int lease_ttl;                 /* seconds */
+    unsigned expected_cp;          /* control-plane size, odd */
+    const struct config_s *config; /* the whole configuration (the sync's
+                                      keys); NULL = no matchbox sync */
 } controller_config_t;
 
 int controller_start(uv_loop_t *loop, etcd_client_t *etcd, api_t *api,

@@ -210,6 +210,7 @@ static int app_start(app_t *app)
         .name = app->cfg.name,
         .lease_ttl = app->cfg.lease_ttl,
         .expected_cp = (unsigned)app->cfg.etcd_member_kubernetes_control_plane_expected_nb,
+        .config = &app->cfg,
     };
     rc = app->cfg.reconcile
              ? controller_start(&app->loop, app->client, app->api, &cc, &app->controller)

@@ -130,6 +130,17 @@ void api_env_stop(api_env_t *env)
     }
 }
 
+void api_env_stop_keep_etcd(api_env_t *env)
+{
+    int owns = env->owns_etcd;
+    etcd_sync_t *cli = env->cli;
+    env->owns_etcd = 0;
+    env->cli = t_client(env->etcd); /* api_env_stop frees one */
+    api_env_stop(env);
+    env->cli = cli;
+    env->owns_etcd = owns;
+}
+
 void api_env_kill(api_env_t *env)
 {
     CHECK(kill(env->pid, SIGKILL) == 0);

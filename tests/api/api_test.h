@@ -37,6 +37,9 @@ void api_env_start_on(api_env_t *env, const char *enjoliverd_bin, const char *co
 /* SIGTERM, checks a clean exit (status 0), stops etcd if it owns it. */
 void api_env_stop(api_env_t *env);
 
+/* SIGTERM and a clean exit, like api_env_stop, but etcd stays (for a
+ * restart with api_env_start_on). */
+void api_env_stop_keep_etcd(api_env_t *env);
 /* SIGKILL (a crash), reaped; its etcd stays. */
 void api_env_kill(api_env_t *env);
 /* SIGSTOP / SIGCONT. */

@@ -20,12 +20,15 @@ static api_env_t reps[4];
 static etcd_sync_t *ec; /* the test's own client, to read etcd */
 static api_resp_t r;
 static const char *bin;
+static char mbdir[] = "/tmp/enj-replicas-mb-XXXXXX";
 
 static void start(int i, api_env_t *first)
 {
     char name[16];
     snprintf(name, sizeof name, "r%d", i);
-    const char *flags[] = {"--name", name, "--lease-ttl", "2", "--reconcile", "true", NULL};
+    /* The sync writes into a directory of the test, never a system one. */
+    const char *flags[] = {"--name",          name,  "--lease-ttl", "2", "--reconcile", "true",
+                           "--matchbox-path", mbdir, NULL};
     if (first)
         api_env_start_on(&reps[i], bin, flags, first);
     else
@@ -223,6 +226,7 @@ int main(int argc, char **argv)
 {
     CHECK(argc == 2);
     bin = argv[1];
+    CHECK(mkdtemp(mbdir) != NULL);
     start(0, NULL);
     ec = t_client(reps[0].etcd);
     start(1, &reps[0]);
@@ -295,6 +299,7 @@ int main(int argc, char **argv)
     else
         t_server_free(etcd);
     t_client_free(ec);
+    t_system("rm -rf '%s'", mbdir);
     api_resp_free(&r);
     t_log("test_replicas: all passed");
     return 0;

@@ -1,0 +1,412 @@
+/* The matchbox sync. See sync.h. */
+#include "sync.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "model/keys.h"
+#include "model/machine.h"
+
+struct sync_s {
+    const config_t *cfg;
+    model_sync_config_t mc;
+    model_sync_kv_t *selectors;
+    model_sync_ladder_t *ladder;
+    char **keys; /* ssh_authorized_keys contents, read per pass */
+    size_t n_keys;
+};
+
+/* ---- configuration -------------------------------------------------------- */
+
+static void map_config(sync_t *s)
+{
+    const config_t *c = s->cfg;
+    model_sync_config_t *m = &s->mc;
+    model_sync_config_defaults(m);
+    m->api_uri = c->api_uri;
+    m->assets_server_uri = c->assets_server_uri;
+    m->kernel = c->kernel;
+    m->initrd = c->initrd;
+    m->ignition_discovery = c->ignition_dict.discovery;
+    m->ignition_control_plane = c->ignition_dict.etcd_member_kubernetes_control_plane;
+    m->ignition_node = c->ignition_dict.kubernetes_nodes;
+    for (size_t i = 0; i < c->extra_selectors.n; i++)
+        s->selectors[i] =
+            (model_sync_kv_t){c->extra_selectors.keys[i], c->extra_selectors.values[i]};
+    m->extra_selectors = s->selectors;
+    m->n_extra_selectors = c->extra_selectors.n;
+    m->etc_hosts = (const char *const *)c->etc_hosts.v;
+    m->n_etc_hosts = c->etc_hosts.n;
+    m->nameservers = (const char *const *)c->nameservers.v;
+    m->n_nameservers = c->nameservers.n;
+    m->ntp = (const char *const *)c->ntp.v;
+    m->n_ntp = c->ntp.n;
+    m->fallbackntp = (const char *const *)c->fallbackntp.v;
+    m->n_fallbackntp = c->fallbackntp.n;
+    m->kubernetes_etcd =
+        (model_sync_etcd_t){c->kubernetes_etcd_data_dir, (unsigned)c->kubernetes_etcd_client_port,
+                            (unsigned)c->kubernetes_etcd_peer_port};
+    m->vault_etcd = (model_sync_etcd_t){c->vault_etcd_data_dir, (unsigned)c->vault_etcd_client_port,
+                                        (unsigned)c->vault_etcd_peer_port};
+    m->fleet_etcd = (model_sync_etcd_t){c->fleet_etcd_data_dir, (unsigned)c->fleet_etcd_client_port,
+                                        (unsigned)c->fleet_etcd_peer_port};
+    m->kubernetes_apiserver_insecure_port = (unsigned)c->kubernetes_apiserver_insecure_port;
+    m->kubernetes_apiserver_insecure_bind_address = c->kubernetes_apiserver_insecure_bind_address;
+    m->kubernetes_service_cluster_ip_range = c->kubernetes_service_cluster_ip_range;
+    m->kubelet_healthz_port = (unsigned)c->kubelet_healthz_port;
+    m->vault_port = (unsigned)c->vault_port;
+    m->hyperkube_image_url = c->hyperkube_image_url;
+    m->cephtools_image_url = c->cephtools_image_url;
+    m->lldp_image_url = c->lldp_image_url;
+    m->vault_polling_sec = c->vault_polling_sec;
+    m->lifecycle_update_polling_sec = c->lifecycle_update_polling_sec;
+    m->sub_ips = (unsigned)c->sub_ips;
+    m->range_nb_ips = (unsigned)c->range_nb_ips;
+    m->skip_ips = (unsigned)c->skip_ips;
+    m->perennial_local_host_ip = c->perennial_local_host_ip;
+    m->sync_replace_ip_by_fqdn = c->sync_replace_ip_by_fqdn;
+    for (size_t i = 0; i < c->disks_ladder_gb.n; i++)
+        s->ladder[i] = (model_sync_ladder_t){c->disks_ladder_gb.keys[i],
+                                             (unsigned)c->disks_ladder_gb.values[i]};
+    m->disks_ladder_gb = s->ladder;
+    m->n_disks_ladder_gb = c->disks_ladder_gb.n;
+    m->coreos_install_base_url = c->coreos_install_base_url;
+}
+
+int sync_new(const config_t *cfg, sync_t **out)
+{
+    sync_t *s = calloc(1, sizeof(*s));
+    if (!s)
+        return -ENOMEM;
+    s->cfg = cfg;
+    s->selectors = calloc(cfg->extra_selectors.n + 1, sizeof(*s->selectors));
+    s->ladder = calloc(cfg->disks_ladder_gb.n + 1, sizeof(*s->ladder));
+    if (!s->selectors || !s->ladder) {
+        sync_free(s);
+        return -ENOMEM;
+    }
+    map_config(s);
+    *out = s;
+    return 0;
+}
+
+int sync_check(const sync_t *s, model_err_t *err)
+{
+    return model_sync_config_check(&s->mc, err);
+}
+
+static void free_keys(sync_t *s)
+{
+    for (size_t i = 0; i < s->n_keys; i++)
+        free(s->keys[i]);
+    free(s->keys);
+    s->keys = NULL;
+    s->n_keys = 0;
+}
+
+void sync_free(sync_t *s)
+{
+    if (!s)
+        return;
+    free_keys(s);
+    free(s->selectors);
+    free(s->ladder);
+    free(s);
+}
+
+const char *sync_dir(const sync_t *s)
+{
+    return s->cfg->matchbox_path;
+}
+
+/* ---- files ------------------------------------------------------------------ */
+
+static char *read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    char *buf = NULL;
+    size_t cap = 0, n = 0;
+    for (;;) {
+        if (n + 4096 + 1 > cap) {
+            cap = cap ? cap * 2 : 8192;
+            char *b = realloc(buf, cap);
+            if (!b) {
+                free(buf);
+                fclose(f);
+                return NULL;
+            }
+            buf = b;
+        }
+        size_t r = fread(buf + n, 1, 4096, f);
+        n += r;
+        if (r < 4096)
+            break;
+    }
+    fclose(f);
+    buf[n] = '\0';
+    *len = n;
+    return buf;
+}
+
+/* The original read every file of ssh_authorized_keys/ that holds a space. */
+static int read_ssh_keys(sync_t *s)
+{
+    free_keys(s);
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s/ssh_authorized_keys", s->cfg->matchbox_path);
+    DIR *d = opendir(dir);
+    if (!d)
+        return errno == ENOENT ? 0 : -errno;
+    struct dirent *e;
+    int rc = 0;
+    char **names = NULL;
+    size_t n = 0;
+    while (rc == 0 && (e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        char **nn = realloc(names, (n + 1) * sizeof(*names));
+        if (!nn || !(nn[n] = strdup(e->d_name)))
+            rc = -ENOMEM;
+        if (nn)
+            names = nn;
+        if (rc == 0)
+            n++;
+    }
+    closedir(d);
+    /* Sorted, so that the list and the files do not depend on readdir. */
+    for (size_t i = 1; i < n; i++)
+        for (size_t j = i; j > 0 && strcmp(names[j - 1], names[j]) > 0; j--) {
+            char *t = names[j];
+            names[j] = names[j - 1];
+            names[j - 1] = t;
+        }
+    s->keys = calloc(n + 1, sizeof(*s->keys));
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        char path[1400];
+        size_t len;
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        char *text = read_file(path, &len);
+        if (text && strchr(text, ' ') && s->keys)
+            s->keys[s->n_keys++] = text;
+        else
+            free(text);
+    }
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+    s->mc.ssh_authorized_keys = (const char *const *)s->keys;
+    s->mc.n_ssh_authorized_keys = s->n_keys;
+    return rc ? rc : s->keys ? 0 : -ENOMEM;
+}
+
+static int write_atomic(const char *path, const char *text, size_t len)
+{
+    char tmp[1500];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -errno;
+    size_t off = 0;
+    int rc = 0;
+    while (off < len) {
+        ssize_t w = write(fd, text + off, len - off);
+        if (w < 0) {
+            rc = -errno;
+            break;
+        }
+        off += (size_t)w;
+    }
+    if (rc == 0 && fsync(fd) != 0)
+        rc = -errno;
+    if (close(fd) != 0 && rc == 0)
+        rc = -errno;
+    if (rc == 0 && rename(tmp, path) != 0)
+        rc = -errno;
+    if (rc)
+        unlink(tmp);
+    return rc;
+}
+
+/* Ours: "<control-plane or node profile>-<12 hex digits>.json". */
+static bool owned_group(const char *name)
+{
+    const char *profiles[] = {MODEL_SYNC_PROFILE_CONTROL_PLANE "-", MODEL_SYNC_PROFILE_NODE "-"};
+    for (int i = 0; i < 2; i++) {
+        size_t p = strlen(profiles[i]);
+        if (strncmp(name, profiles[i], p) != 0)
+            continue;
+        const char *h = name + p;
+        for (int k = 0; k < 12; k++)
+            if (!((h[k] >= '0' && h[k] <= '9') || (h[k] >= 'a' && h[k] <= 'f')))
+                return false;
+        return strcmp(h + 12, ".json") == 0;
+    }
+    return false;
+}
+
+static bool in_output(const model_sync_files_t *files, const char *rel)
+{
+    for (size_t i = 0; i < files->n; i++)
+        if (strcmp(files->files[i].path, rel) == 0)
+            return true;
+    return false;
+}
+
+static int remove_orphans(sync_t *s, const model_sync_files_t *files, sync_result_t *res)
+{
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s/groups", s->cfg->matchbox_path);
+    DIR *d = opendir(dir);
+    if (!d)
+        return -errno;
+    struct dirent *e;
+    int rc = 0;
+    while ((e = readdir(d))) {
+        char rel[600], path[1400];
+        snprintf(rel, sizeof rel, "groups/%s", e->d_name);
+        if (!owned_group(e->d_name) || in_output(files, rel))
+            continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (unlink(path) == 0)
+            res->removed++;
+        else if (errno != ENOENT)
+            rc = -errno;
+    }
+    closedir(d);
+    return rc;
+}
+
+static int write_files(sync_t *s, const model_sync_files_t *files, sync_result_t *res,
+                       model_err_t *err)
+{
+    for (const char *sub = "groups"; sub; sub = strcmp(sub, "groups") == 0 ? "profiles" : NULL) {
+        char dir[1100];
+        snprintf(dir, sizeof dir, "%s/%s", s->cfg->matchbox_path, sub);
+        if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+            return model_err_set(err, NULL, "cannot create %s: %s", dir, strerror(errno)), -errno;
+    }
+    for (size_t i = 0; i < files->n; i++) {
+        const model_sync_file_t *f = &files->files[i];
+        char path[1400];
+        snprintf(path, sizeof path, "%s/%s", s->cfg->matchbox_path, f->path);
+        size_t len = 0;
+        char *old = read_file(path, &len);
+        bool same = old && len == f->len && memcmp(old, f->text, len) == 0;
+        free(old);
+        if (same) {
+            res->unchanged++;
+            continue;
+        }
+        int rc = write_atomic(path, f->text, f->len);
+        if (rc) {
+            model_err_set(err, NULL, "cannot write %s: %s", path, strerror(-rc));
+            return rc;
+        }
+        res->written++;
+    }
+    int rc = remove_orphans(s, files, res);
+    if (rc)
+        model_err_set(err, NULL, "cannot clean %s/groups: %s", s->cfg->matchbox_path,
+                      strerror(-rc));
+    return rc;
+}
+
+/* ---- the pass ----------------------------------------------------------------- */
+
+typedef struct collect_s {
+    api_cache_t *cache;
+    model_sync_machine_t *ms;
+    model_machine_t **owned;
+    size_t n, cap;
+    int err;
+} collect_t;
+
+static unsigned roles_of(json_t *schedule)
+{
+    unsigned set = 0;
+    size_t i;
+    json_t *r;
+    json_array_foreach(json_object_get(schedule, "roles"), i, r)
+    {
+        model_role_t bit;
+        if (model_role_parse(json_string_value(r), &bit, NULL, NULL) == 0)
+            set |= bit;
+    }
+    return set;
+}
+
+static int collect(const char *mac, json_t *schedule, void *arg)
+{
+    collect_t *c = arg;
+    unsigned roles = roles_of(schedule);
+    if (roles != MODEL_SYNC_ROLES_CONTROL_PLANE && roles != MODEL_SYNC_ROLES_NODE)
+        return 0; /* partial or mixed roles: nothing the original would sync */
+    json_t *idx = api_cache_get(c->cache, MODEL_K_MACS, mac);
+    const char *uuid = json_string_value(json_object_get(idx, "uuid"));
+    json_t *m = uuid ? api_cache_get(c->cache, MODEL_K_MACHINES, uuid) : NULL;
+    if (!m)
+        return 0; /* a schedule of a forgotten machine */
+    char *text = json_dumps(m, JSON_COMPACT);
+    model_machine_t *mm = NULL;
+    model_err_t err;
+    if (!text || model_machine_decode(text, strlen(text), &mm, &err) != 0) {
+        free(text);
+        return 0;
+    }
+    free(text);
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 32;
+        model_sync_machine_t *ms = realloc(c->ms, cap * sizeof(*ms));
+        model_machine_t **ow = realloc(c->owned, cap * sizeof(*ow));
+        if (ms)
+            c->ms = ms;
+        if (ow)
+            c->owned = ow;
+        if (!ms || !ow) {
+            free(mm);
+            c->err = -ENOMEM;
+            return 1;
+        }
+        c->cap = cap;
+    }
+    c->owned[c->n] = mm;
+    c->ms[c->n++] = (model_sync_machine_t){mm, roles};
+    return 0;
+}
+
+int sync_pass(sync_t *s, api_cache_t *cache, sync_result_t *res, model_err_t *err)
+{
+    memset(res, 0, sizeof(*res));
+    res->revision = api_cache_revision(cache);
+    struct stat st;
+    if (stat(s->cfg->matchbox_path, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        model_err_set(err, NULL, "the matchbox directory %s is missing", s->cfg->matchbox_path);
+        return -ENOENT;
+    }
+    int rc = read_ssh_keys(s);
+    if (rc) {
+        model_err_set(err, NULL, "cannot read %s/ssh_authorized_keys: %s", s->cfg->matchbox_path,
+                      strerror(-rc));
+        return rc;
+    }
+    collect_t c = {.cache = cache};
+    api_cache_foreach(cache, MODEL_K_SCHEDULES, collect, &c);
+    model_sync_files_t files = {0};
+    rc = c.err ? c.err : model_sync_generate(&s->mc, c.ms, c.n, &files, err);
+    if (rc == 0)
+        rc = write_files(s, &files, res, err);
+    model_sync_files_free(&files);
+    for (size_t i = 0; i < c.n; i++)
+        free(c.owned[i]);
+    free(c.owned);
+    free(c.ms);
+    return rc;
+}
