@@ -857,6 +857,26 @@ int etcd_server_pause(etcd_server_t *s)
         return -errno;
     }
     s->paused = 1;
+    /* SIGSTOP takes effect asynchronously: return once the process is
+     * stopped (state T in /proc), so that a request sent next cannot be
+     * answered. Bounded: 2 s. */
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)s->pid);
+    for (int i = 0; i < 200; i++) {
+        FILE *f = fopen(path, "r");
+        char buf[512] = "";
+        size_t n = f != NULL ? fread(buf, 1, sizeof buf - 1, f) : 0;
+        if (f != NULL) {
+            fclose(f);
+        }
+        buf[n] = '\0';
+        const char *close_paren = strrchr(buf, ')');
+        if (close_paren != NULL && (close_paren[2] == 'T' || close_paren[2] == 't')) {
+            return 0;
+        }
+        sleep_ms(10);
+    }
+    say("etcd (pid %d) not seen stopped 2 s after SIGSTOP", (int)s->pid);
     return 0;
 }
 

@@ -77,8 +77,8 @@ int etcd_server_kill(etcd_server_t *s);
  * taken in the meantime. */
 int etcd_server_restart(etcd_server_t *s);
 
-/* SIGSTOP / SIGCONT: a frozen (partitioned-looking) member. -ESRCH when not
- * running. */
+/* SIGSTOP / SIGCONT: a frozen (partitioned-looking) member. pause returns
+ * once the process is seen stopped. -ESRCH when not running. */
 int etcd_server_pause(etcd_server_t *s);
 int etcd_server_resume(etcd_server_t *s);
 
