@@ -77,6 +77,12 @@ void api_set_leadership(api_t *api, const char *leader, int is_leader)
     health_set_leadership(api->health, leader, is_leader);
 }
 
+void api_set_extra_metrics(api_t *api, char *(*fn)(void *data), void *data)
+{
+    api->extra_metrics = fn;
+    api->extra_metrics_data = data;
+}
+
 void api_stop(api_t *api)
 {
     if (!api)

@@ -59,6 +59,10 @@ struct api_cache_s *api_cache(api_t *api);
 /* Leadership as /healthz shows it ("leader", "is_leader"). */
 void api_set_leadership(api_t *api, const char *leader, int is_leader);
 
+/* More Prometheus text for /metrics (the controller's); fn returns a
+ * malloc'ed string or NULL. */
+void api_set_extra_metrics(api_t *api, char *(*fn)(void *data), void *data);
+
 /* Stops reading etcd; call before the client closes. */
 void api_stop(api_t *api);
 

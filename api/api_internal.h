@@ -35,6 +35,8 @@ struct api_s {
     json_t *config_json;
     http_client_t *matchbox; /* NULL without --matchbox-uri */
     health_t *health;
+    char *(*extra_metrics)(void *data);
+    void *extra_metrics_data;
 };
 
 /* Registers GET path, answered by fn through the cache (api/cache.h). */

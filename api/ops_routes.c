@@ -64,8 +64,18 @@ static void metrics(http_request_t *req, void *data)
         http_request_respond_error(req, 500, "out of memory");
         return;
     }
-    http_request_respond_bytes(req, 200, "text/plain; version=0.0.4", text, strlen(text));
+    char *extra = api->extra_metrics ? api->extra_metrics(api->extra_metrics_data) : NULL;
+    char *all = NULL;
+    if (asprintf(&all, "%s%s", text, extra ? extra : "") < 0)
+        all = NULL;
     free(text);
+    free(extra);
+    if (!all) {
+        http_request_respond_error(req, 500, "out of memory");
+        return;
+    }
+    http_request_respond_bytes(req, 200, "text/plain; version=0.0.4", all, strlen(all));
+    free(all);
 }
 
 /* ---- /boot.ipxe ---------------------------------------------------------- */

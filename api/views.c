@@ -408,6 +408,54 @@ static void rolling_get(http_request_t *req, void *data)
                                         "strategy", json_object_get(rec, "strategy")));
 }
 
+/* ---- /events ----------------------------------------------------------- */
+
+typedef struct events_walk_s {
+    json_t *all;
+    const char *machine;
+} events_walk_t;
+
+static int event_one(const char *id, json_t *v, void *arg)
+{
+    events_walk_t *w = arg;
+    (void)id;
+    const char *m = json_string_value(json_object_get(v, "machine"));
+    if (!w->machine || (m && strcmp(m, w->machine) == 0))
+        json_array_append(w->all, v);
+    return 0;
+}
+
+/* GET /events[?machine=<mac>&limit=N]: the newest first (100 by default). */
+static void events_get(http_request_t *req, void *data)
+{
+    api_t *api = data;
+    const char *lim = http_request_arg(req, "limit");
+    const char *mac = http_request_arg(req, "machine");
+    long limit = 100;
+    char norm[MODEL_MAC_LEN + 1];
+    model_err_t err = {{0}};
+    if (lim) {
+        char *end = NULL;
+        limit = strtol(lim, &end, 10);
+        if (!*lim || *end || limit < 1 || limit > 10000) {
+            http_request_respond_error(req, 400, "limit must be a number in 1..10000");
+            return;
+        }
+    }
+    if (mac && model_mac_parse(mac, norm, "machine", &err) != 0) {
+        http_request_respond_error(req, 400, err.msg);
+        return;
+    }
+    events_walk_t w = {json_array(), mac ? norm : NULL};
+    api_cache_foreach(&api->cache, "events/", event_one, &w);
+    json_t *out = json_array();
+    size_t n = json_array_size(w.all);
+    for (size_t i = 0; i < n && (long)i < limit; i++)
+        json_array_append(out, json_array_get(w.all, n - 1 - i));
+    json_decref(w.all);
+    answer_list(req, out);
+}
+
 /* ---- registration ------------------------------------------------------- */
 
 int api_view_routes(api_t *api)
@@ -426,6 +474,7 @@ int api_view_routes(api_t *api)
         {"/lifecycle/rolling/*", rolling_get},
         {"/lifecycle/coreos-install", install_list},
         {"/lifecycle/ignition", ignition_list},
+        {"/events", events_get},
     };
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
         int rc = api_read_route(api, routes[i].path, routes[i].fn);

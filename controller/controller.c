@@ -14,6 +14,7 @@
 #include "model/keys.h"
 #include "model/scheduler.h"
 #include "model/store.h"
+#include "events.h"
 #include "sync.h"
 #include "workqueue.h"
 
@@ -36,6 +37,10 @@ struct controller_s {
     void *resign_data;
     sync_t *sync;     /* NULL: no matchbox sync */
     int64_t flag_rev; /* the revision the sync flag last recorded */
+    events_t *events;
+    bool sync_failing;
+    /* Per reconciler (scheduler, sync): runs and failures, for /metrics. */
+    uint64_t runs[2], errors[2];
 };
 
 /* ---- the scheduler ------------------------------------------------------- */
@@ -101,17 +106,22 @@ static void sched_written(model_sched_op_t *op, int err, int64_t revision)
     if (err) {
         log_warn("scheduler: write failed", "replica=%s err=%d reason=\"%s\"", c->name, err,
                  op->op.err.msg);
+        c->errors[0]++;
         workqueue_done(c->queue, KEY_SCHEDULER, err);
         model_sched_plan_free(&r->plan);
         free(r);
         return;
     }
-    for (size_t i = 0; i < r->plan.n_cp; i++)
+    for (size_t i = 0; i < r->plan.n_cp; i++) {
         log_info("role given", "replica=%s machine=%s roles=%s revision=%lld", c->name,
                  r->plan.cp[i], "etcd-member,kubernetes-control-plane", (long long)revision);
-    for (size_t i = 0; i < r->plan.n_nodes; i++)
+        events_emit(c->events, "role-given", r->plan.cp[i], "etcd-member,kubernetes-control-plane");
+    }
+    for (size_t i = 0; i < r->plan.n_nodes; i++) {
         log_info("role given", "replica=%s machine=%s roles=%s revision=%lld", c->name,
                  r->plan.nodes[i], "kubernetes-node", (long long)revision);
+        events_emit(c->events, "role-given", r->plan.nodes[i], "kubernetes-node");
+    }
     /* The next run must see this write: wait for the cache to have it. */
     if (api_cache_wait(c->cache, revision, 5000, sched_settled, r) != 0)
         sched_settled(NULL, 0, r);
@@ -203,6 +213,9 @@ static void run_sync(controller_t *c)
         return;
     }
     if (res.written || res.removed)
+        events_emit(c->events, "files-written", NULL, "%u written, %u removed in %s", res.written,
+                    res.removed, sync_dir(c->sync));
+    if (res.written || res.removed)
         log_info("sync: matchbox files",
                  "replica=%s dir=%s written=%u unchanged=%u removed=%u "
                  "revision=%lld",
@@ -217,6 +230,8 @@ static void run_sync(controller_t *c)
 static void process(workqueue_t *q, const char *key, void *data)
 {
     controller_t *c = data;
+    int which = strcmp(key, KEY_SYNC) == 0;
+    c->runs[which]++;
     if (!c->leading) {
         workqueue_done(q, key, 0);
         return;
@@ -260,6 +275,8 @@ static void on_elected(leader_t *l, const char *key, int64_t rev, void *data)
     c->store.fence_rev = rev;
     c->leading = true;
     api_set_leadership(c->api, c->name, 1);
+    events_emit(c->events, "leader-elected", NULL, "%s leads (election revision %lld)", c->name,
+                (long long)rev);
     workqueue_resume(c->queue);
     workqueue_add(c->queue, KEY_SCHEDULER); /* level-triggered: look at everything */
     if (c->sync)
@@ -269,8 +286,9 @@ static void on_elected(leader_t *l, const char *key, int64_t rev, void *data)
 static void on_lost(leader_t *l, const char *why, void *data)
 {
     controller_t *c = data;
-    (void)l, (void)why;
+    (void)l;
     c->leading = false;
+    events_emit(c->events, "leader-lost", NULL, "%s stopped leading: %s", c->name, why);
     /* In-flight writes still carry the old fence: etcd refuses them. */
     workqueue_pause(c->queue);
     api_set_leadership(c->api, leader_current(c->leader), 0);
@@ -305,6 +323,8 @@ int controller_start(uv_loop_t *loop, etcd_client_t *etcd, api_t *api,
     int rc = !c->prefix || !c->name ? -ENOMEM : model_store_init(&c->store, etcd, cfg->prefix);
     if (rc == 0)
         rc = workqueue_new(loop, &wq, process, c, &c->queue);
+    if (rc == 0)
+        rc = events_new(loop, etcd, cfg->prefix, c->name, 3600, &c->events);
     if (rc == 0 && cfg->config) {
         model_err_t err = {{0}};
         rc = sync_new(cfg->config, &c->sync);
@@ -321,6 +341,7 @@ int controller_start(uv_loop_t *loop, etcd_client_t *etcd, api_t *api,
         rc = leader_start(loop, etcd, &lc, &cbs, c, &c->leader);
     if (rc) {
         sync_free(c->sync);
+        events_free(c->events);
         workqueue_free(c->queue);
         free(c->prefix);
         free(c->name);
@@ -329,6 +350,7 @@ int controller_start(uv_loop_t *loop, etcd_client_t *etcd, api_t *api,
     }
     c->cache->changed = on_changed;
     c->cache->changed_data = c;
+    api_set_extra_metrics(api, (char *(*)(void *))controller_metrics_text, c);
     api_set_leadership(api, "", 0);
     *out = c;
     return 0;
@@ -358,9 +380,11 @@ void controller_free(controller_t *c)
     if (!c)
         return;
     c->cache->changed = NULL;
+    api_set_extra_metrics(c->api, NULL, NULL);
     leader_free(c->leader);
     workqueue_free(c->queue);
     sync_free(c->sync);
+    events_free(c->events);
     free(c->prefix);
     free(c->name);
     free(c);
@@ -369,4 +393,48 @@ void controller_free(controller_t *c)
 bool controller_is_leader(const controller_t *c)
 {
     return c && c->leading;
+}
+
+char *controller_metrics_text(controller_t *c)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f)
+        return NULL;
+    static const char *const names[] = {"scheduler", "sync"};
+    fprintf(f,
+            "# HELP enjoliver_is_leader 1 when this replica leads.\n"
+            "# TYPE enjoliver_is_leader gauge\n"
+            "enjoliver_is_leader{replica=\"%s\"} %d\n"
+            "# HELP enjoliver_leader_terms_total Times this replica was elected.\n"
+            "# TYPE enjoliver_leader_terms_total counter\n"
+            "enjoliver_leader_terms_total %llu\n"
+            "# HELP enjoliver_workqueue_depth Keys queued, waiting for a retry or in process.\n"
+            "# TYPE enjoliver_workqueue_depth gauge\n"
+            "enjoliver_workqueue_depth %zu\n"
+            "# HELP enjoliver_reconcile_total Reconciler runs.\n"
+            "# TYPE enjoliver_reconcile_total counter\n",
+            c->name, c->leading ? 1 : 0, (unsigned long long)leader_terms(c->leader),
+            workqueue_depth(c->queue));
+    for (int i = 0; i < 2; i++)
+        fprintf(f, "enjoliver_reconcile_total{reconciler=\"%s\"} %llu\n", names[i],
+                (unsigned long long)c->runs[i]);
+    fprintf(f, "# HELP enjoliver_reconcile_errors_total Reconciler runs that failed.\n"
+               "# TYPE enjoliver_reconcile_errors_total counter\n");
+    for (int i = 0; i < 2; i++)
+        fprintf(f, "enjoliver_reconcile_errors_total{reconciler=\"%s\"} %llu\n", names[i],
+                (unsigned long long)c->errors[i]);
+    fprintf(f,
+            "# HELP enjoliver_events_total Events recorded (and dropped).\n"
+            "# TYPE enjoliver_events_total counter\n"
+            "enjoliver_events_total{outcome=\"emitted\"} %llu\n"
+            "enjoliver_events_total{outcome=\"dropped\"} %llu\n",
+            (unsigned long long)events_emitted(c->events),
+            (unsigned long long)events_dropped(c->events));
+    if (fclose(f) != 0) {
+        free(text);
+        return NULL;
+    }
+    return text;
 }

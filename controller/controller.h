@@ -43,4 +43,8 @@ void controller_free(controller_t *c);
 
 bool controller_is_leader(const controller_t *c);
 
+/* Prometheus text: is_leader, terms, work queue depth, reconciler runs and
+ * errors, events. malloc'ed; NULL on ENOMEM. */
+char *controller_metrics_text(controller_t *c);
+
 #endif

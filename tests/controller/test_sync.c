@@ -136,6 +136,44 @@ static void test_example(void)
     t_log("example: 3 profiles and the discovery group equal to the fixtures, 4 groups");
 }
 
+/* The event log and the metrics say what the leader did. */
+static void test_events_and_metrics(void)
+{
+    api_req(&env, "GET", "/events?machine=52-54-00-EA-6F-41", NULL, 0, &r);
+    CHECKF(r.status == 200, "%ld %s", r.status, r.body);
+    json_t *list = json_loads(r.body, 0, NULL);
+    int role = 0;
+    size_t i;
+    json_t *e;
+    json_array_foreach(list, i, e)
+    {
+        role |= !strcmp(json_string_value(json_object_get(e, "kind")), "role-given") &&
+                !strcmp(json_string_value(json_object_get(e, "message")), "kubernetes-node");
+        CHECK(!strcmp(json_string_value(json_object_get(e, "machine")), "52:54:00:ea:6f:41"));
+    }
+    CHECK(role);
+    json_decref(list);
+    api_req(&env, "GET", "/events?limit=1000", NULL, 0, &r);
+    CHECK(strstr(r.body, "\"leader-elected\"") && strstr(r.body, "\"files-written\""));
+    Mvccpb__KeyValue *kv = NULL;
+    Etcdserverpb__RangeRequest rq;
+    etcdserverpb__range_request__init(&rq);
+    uint8_t end[64];
+    etcd_range_init_prefix(&rq, "/enjoliver/events/", 18, end);
+    rq.limit = 1;
+    Etcdserverpb__RangeResponse *rr = NULL;
+    CHECK_OK(etcd_sync_range(env.cli, &rq, &rr));
+    CHECK(rr->n_kvs == 1 && rr->kvs[0]->lease != 0); /* bounded by a lease */
+    etcd_response_free(rr);
+    (void)kv;
+    api_req(&env, "GET", "/events?limit=0", NULL, 0, &r);
+    CHECK(r.status == 400);
+    api_req(&env, "GET", "/metrics", NULL, 0, &r);
+    CHECK(strstr(r.body, "enjoliver_is_leader{replica=\"sync0\"} 1"));
+    CHECK(strstr(r.body, "enjoliver_reconcile_total{reconciler=\"sync\"}"));
+    t_log("events: role-given, leader-elected, files-written, lease-bound; metrics: is_leader 1");
+}
+
 static void test_restart_rewrites_nothing(void)
 {
     long before[4];
@@ -160,7 +198,7 @@ static void test_restart_rewrites_nothing(void)
     for (int i = 0; i < 4; i++)
         CHECKF(mtime_ns(groups[i]) == before[i], "%s rewritten after a restart", groups[i]);
     CHECK(mtime_ns("profiles/kubernetes_nodes.json") == prof);
-    /* Only the election moved: no record was rewritten. */
+    /* Only the election and the event log moved: no record was rewritten. */
     Etcdserverpb__RangeRequest rq;
     etcdserverpb__range_request__init(&rq);
     uint8_t end[64];
@@ -169,7 +207,8 @@ static void test_restart_rewrites_nothing(void)
     Etcdserverpb__RangeResponse *rr = NULL;
     CHECK_OK(etcd_sync_range(env.cli, &rq, &rr));
     for (size_t i = 0; i < rr->n_kvs; i++)
-        CHECKF(strncmp((char *)rr->kvs[i]->key.data, "/enjoliver/election/", 20) == 0,
+        CHECKF(strncmp((char *)rr->kvs[i]->key.data, "/enjoliver/election/", 20) == 0 ||
+                   strncmp((char *)rr->kvs[i]->key.data, "/enjoliver/events/", 18) == 0,
                "%.*s rewritten after a restart", (int)rr->kvs[i]->key.len,
                (char *)rr->kvs[i]->key.data);
     etcd_response_free(rr);
@@ -239,6 +278,7 @@ int main(int argc, char **argv)
     fclose(f);
     start(1);
     test_example();
+    test_events_and_metrics();
     test_restart_rewrites_nothing();
     test_orphans_and_foreign_files();
     test_fault_then_recovery();
