@@ -59,6 +59,9 @@ int api_new(uv_loop_t *loop, etcd_client_t *etcd, const api_config_t *cfg, http_
         rc = api_backup_routes(api);
     if (rc == 0)
         rc = api_cache_start(&api->cache, etcd, api->store.prefix);
+    /* Writes plan from the cache first; etcd is read only when it is stale. */
+    api->store.peek = api_cache_peek;
+    api->store.peek_data = &api->cache;
     if (rc) {
         api_free(api);
         return rc;

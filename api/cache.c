@@ -22,8 +22,14 @@ static void on_change(etcd_mirror_t *m, const etcd_mirror_event_t *ev, void *dat
             c->changed(key, c->changed_data);
         return;
     }
-    json_t *v = json_loadb((const char *)ev->entry->value, ev->entry->value_len, 0, NULL);
     size_t plen = strlen(c->prefix);
+    /* Ignition journals are big and read rarely: parsed when read. */
+    if (strncmp(key + plen, "journals/", 9) == 0) {
+        if (c->changed)
+            c->changed(key, c->changed_data);
+        return;
+    }
+    json_t *v = json_loadb((const char *)ev->entry->value, ev->entry->value_len, 0, NULL);
     if (!v && strncmp(key + plen, "election/", 9) == 0)
         return; /* candidates' values are replica names, not records */
     if (!v) {
@@ -84,6 +90,22 @@ void api_cache_wrote(api_cache_t *c, int64_t revision)
         c->last_write = revision;
 }
 
+int api_cache_peek(void *data, const char *key, const char **value, size_t *len, int64_t *mod_rev,
+                   int64_t *create_rev)
+{
+    api_cache_t *c = data;
+    if (!c->mirror || !etcd_mirror_synced(c->mirror))
+        return 0;
+    const etcd_mirror_entry_t *e = etcd_mirror_get(c->mirror, key, strlen(key));
+    if (!e)
+        return 0;
+    *value = (const char *)e->value;
+    *len = e->value_len;
+    *mod_rev = e->mod_revision;
+    *create_rev = e->create_revision;
+    return 1;
+}
+
 int64_t api_cache_revision(const api_cache_t *c)
 {
     return c->mirror ? etcd_mirror_revision(c->mirror) : 0;
@@ -114,7 +136,13 @@ static int visit(const etcd_mirror_entry_t *e, void *arg)
 {
     visit_t *v = arg;
     json_t *value = json_object_get(v->c->values, (const char *)e->key);
-    return value ? v->fn((const char *)e->key + v->skip, value, v->arg) : 0;
+    if (value)
+        return v->fn((const char *)e->key + v->skip, value, v->arg);
+    /* Not kept parsed (journals): parse for this walk only. */
+    json_t *tmp = json_loadb((const char *)e->value, e->value_len, 0, NULL);
+    int rc = tmp ? v->fn((const char *)e->key + v->skip, tmp, v->arg) : 0;
+    json_decref(tmp);
+    return rc;
 }
 
 int api_cache_foreach(api_cache_t *c, const char *kind, api_cache_visit_fn fn, void *arg)

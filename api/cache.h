@@ -40,6 +40,10 @@ void api_cache_stop(api_cache_t *c);
 
 void api_cache_wrote(api_cache_t *c, int64_t revision);
 
+/* A model_store_t.peek over the mirror (data = the api_cache_t). */
+int api_cache_peek(void *data, const char *key, const char **value, size_t *len, int64_t *mod_rev,
+                   int64_t *create_rev);
+
 /* The mirror's revision (0 before the first sync). */
 int64_t api_cache_revision(const api_cache_t *c);
 /* Calls cb(0) once the cache has reached revision (see etcd_mirror_wait). */

@@ -160,9 +160,16 @@ typedef struct journal_walk_s {
     json_t *out;
     const char *uuid;    /* only this machine, or NULL */
     const char *boot_id; /* only this boot, or NULL */
-    json_t *oldest;      /* for /<uuid>: the lines of the oldest boot */
-    const char *oldest_ctime;
+    json_t *oldest;      /* for /<uuid>: the lines of the oldest boot (a reference) */
+    char oldest_ctime[64];
 } journal_walk_t;
+
+/* Journals are parsed for the walk only: keep a reference of what stays. */
+static void keep_lines(journal_walk_t *w, json_t *v)
+{
+    json_decref(w->oldest);
+    w->oldest = json_incref(json_object_get(v, "lines"));
+}
 
 static int journal_one(const char *id, json_t *v, void *arg)
 {
@@ -176,13 +183,13 @@ static int journal_one(const char *id, json_t *v, void *arg)
         return 0;
     if (w->boot_id) {
         if (strcmp(slash + 1, w->boot_id) == 0)
-            w->oldest = json_object_get(v, "lines");
+            keep_lines(w, v);
         return 0;
     }
     if (w->uuid) {
-        if (ctime && (!w->oldest_ctime || strcmp(ctime, w->oldest_ctime) < 0)) {
-            w->oldest_ctime = ctime;
-            w->oldest = json_object_get(v, "lines");
+        if (ctime && (!w->oldest_ctime[0] || strcmp(ctime, w->oldest_ctime) < 0)) {
+            snprintf(w->oldest_ctime, sizeof w->oldest_ctime, "%s", ctime);
+            keep_lines(w, v);
         }
         return 0;
     }
@@ -223,7 +230,8 @@ static void journal_get(http_request_t *req, void *data)
     api_cache_foreach(&api->cache, MODEL_K_JOURNALS, journal_one, &w);
     if (w.uuid) {
         json_decref(w.out);
-        w.out = w.oldest ? json_incref(w.oldest) : json_array();
+        w.out = w.oldest ? w.oldest : json_array();
+        w.oldest = NULL;
     }
     answer_list(req, w.out);
 }

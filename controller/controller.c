@@ -350,6 +350,8 @@ int controller_start(uv_loop_t *loop, etcd_client_t *etcd, api_t *api,
     }
     c->cache->changed = on_changed;
     c->cache->changed_data = c;
+    c->store.peek = api_cache_peek;
+    c->store.peek_data = c->cache;
     api_set_extra_metrics(api, (char *(*)(void *))controller_metrics_text, c);
     api_set_leadership(api, "", 0);
     *out = c;

@@ -71,6 +71,7 @@ static void op_committed(const etcd_result_t *res, void *data)
     }
     const Etcdserverpb__TxnResponse *r = res->response;
     int64_t rev = r->header ? r->header->revision : 0;
+    op->peeked = false;
     if (r->succeeded) {
         op_finish(op, 0, rev);
         return;
@@ -93,6 +94,13 @@ static void op_plan(model_op_t *op)
         return;
     }
     int rc = op->vt->plan(op);
+    if (op->peeked && rc != 0) {
+        /* Planned from the local copy, which may be behind: only etcd may
+         * say "nothing to do" or refuse (an unknown MAC may be new). */
+        op->peeked = false;
+        op_read(op);
+        return;
+    }
     if (rc == MODEL_OP_REREAD) {
         if (op->attempt >= op->store->max_attempts) {
             model_err_set(&op->err, NULL, "the keys to read kept changing; try again");
@@ -156,6 +164,34 @@ static void op_read(model_op_t *op)
         op_finish(op, rc, 0);
 }
 
+/* The first attempt from the local copy (see model_store_t.peek). */
+static int op_peek(model_op_t *op)
+{
+    model_store_t *st = op->store;
+    model_snapshot_clear_values(&op->snap);
+    for (size_t i = 0; i < op->snap.n; i++) {
+        model_kv_t *e = &op->snap.kv[i];
+        const char *v;
+        size_t len;
+        int64_t mod, create;
+        if (!st->peek(st->peek_data, e->key, &v, &len, &mod, &create))
+            continue;
+        e->value = malloc(len + 1);
+        if (!e->value)
+            return -ENOMEM;
+        memcpy(e->value, v, len);
+        e->value[len] = '\0';
+        e->value_len = len;
+        e->mod_rev = mod;
+        e->create_rev = create;
+    }
+    const model_kv_t *fence =
+        st->fence_key[0] ? model_snapshot_get(&op->snap, st->fence_key) : NULL;
+    if (fence && fence->create_rev != st->fence_rev)
+        return -EAGAIN; /* the copy does not show our key (yet): ask etcd */
+    return 0;
+}
+
 int model_op_start(model_store_t *st, model_op_t *op)
 {
     if (!st || !op || !op->vt || !op->vt->keys || !op->vt->plan || !op->vt->done)
@@ -173,6 +209,13 @@ int model_op_start(model_store_t *st, model_op_t *op)
     if (rc) {
         model_snapshot_free(&op->snap);
         return rc;
+    }
+    op->peeked = false;
+    if (st->peek && op_peek(op) == 0) {
+        op->attempt++;
+        op->peeked = true;
+        op_plan(op);
+        return 0;
     }
     op_read(op);
     return 0;

@@ -14,6 +14,8 @@
 #ifndef MODEL_STORE_H
 #define MODEL_STORE_H
 
+#include <stdbool.h>
+
 #include "etcd/client.h"
 #include "model/snapshot.h"
 #include "model/validate.h"
@@ -28,7 +30,16 @@ typedef struct model_store_s {
     int64_t fence_rev;
     char prefix[128];      /* MODEL_DEFAULT_PREFIX by default */
     unsigned max_attempts; /* 16 by default */
-    unsigned timeout_ms;   /* per etcd request; 0 = the client's */
+    /* Optional: a local, possibly stale copy of the keys (the API's mirror
+     * of etcd). When set, an op's first attempt plans from it instead of
+     * reading etcd: one round trip instead of two. A stale copy costs
+     * nothing but a retry: the guards fail and the runner reads etcd.
+     * Returns 1 and the entry (borrowed until the loop runs again), or 0
+     * when the key is absent from the copy. */
+    int (*peek)(void *data, const char *key, const char **value, size_t *len, int64_t *mod_rev,
+                int64_t *create_rev);
+    void *peek_data;
+    unsigned timeout_ms; /* per etcd request; 0 = the client's */
 } model_store_t;
 
 /* Initialises a store on a client; prefix NULL = MODEL_DEFAULT_PREFIX.
@@ -67,6 +78,7 @@ struct model_op_s {
     unsigned attempt;
     model_err_t err;
     uv_timer_t *backoff; /* allocated on the first conflict */
+    bool peeked;         /* the snapshot came from store->peek */
 };
 
 /* Starts op. 0 (done() will run) or a negative errno (it will not). */
