@@ -24,6 +24,9 @@
 /* Delay between the last answer and MHD_stop_daemon(), so that answers
  * given during the shutdown reach their clients. */
 #define STOP_FLUSH_MS 100u
+/* A body over the limit but under this is read and dropped before the 413
+ * (see on_headers); a larger one is cut short. */
+#define DRAIN_LIMIT (16u << 20)
 
 #define MAX_STATUSES 12
 
@@ -51,6 +54,8 @@ struct http_request_s {
     const route_t *route;
     char peer[INET6_ADDRSTRLEN];
     bool headers_seen, dispatched, in_handler, suspended, answered;
+    bool draining; /* the body is over the limit: read and dropped */
+    size_t drained;
     char *body;
     size_t body_len, body_cap;
     uint64_t start_ns;
@@ -432,8 +437,16 @@ static enum MHD_Result on_headers(http_server_t *s, struct MHD_Connection *conn,
                           : answer_now(conn, req, MHD_HTTP_NOT_FOUND, "no such route", NULL);
     const char *cl =
         MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-    if (cl != NULL && strtoull(cl, NULL, 10) > s->body_limit)
-        return answer_now(conn, req, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large", NULL);
+    if (cl != NULL && strtoull(cl, NULL, 10) > s->body_limit) {
+        /* Answering before the body is read races with the client still
+         * sending it: closing with unread data resets the connection and
+         * the client may never see the 413. Read and drop a body of
+         * reasonable size first; only a huge one is cut short. */
+        if (strtoull(cl, NULL, 10) > DRAIN_LIMIT)
+            return answer_now(conn, req, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large",
+                              NULL);
+        req->draining = true;
+    }
     return MHD_YES;
 }
 
@@ -444,10 +457,15 @@ static enum MHD_Result on_body(http_server_t *s, http_request_t *req, const char
     *size = 0;
     if (req->answered)
         return MHD_YES; /* an early answer is queued; the body is dropped */
-    if (req->body_len + n > s->body_limit) {
-        /* A chunked body over the limit: answer now, drop the rest. */
-        return answer_now(req->conn, req, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large",
-                          NULL);
+    if (req->draining || req->body_len + n > s->body_limit) {
+        /* Over the limit: drop what comes, answer 413 once it is all in
+         * (see on_headers), or now past DRAIN_LIMIT. */
+        req->draining = true;
+        req->drained += n;
+        if (req->drained > DRAIN_LIMIT)
+            return answer_now(req->conn, req, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large",
+                              NULL);
+        return MHD_YES;
     }
     if (req->body_len + n + 1 > req->body_cap) {
         size_t cap = req->body_cap ? req->body_cap : 1024;
@@ -499,6 +517,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return on_body(s, req, upload_data, upload_data_size);
     if (req->answered && !req->dispatched)
         return MHD_YES; /* answered early, already queued */
+    if (req->draining)
+        return answer_now(conn, req, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large", NULL);
     if (!req->dispatched)
         return dispatch(s, conn, req);
     /* Resumed: the handler has answered. */
