@@ -18,16 +18,7 @@
 #include "api/api_internal.h"
 #include "model/clock.h"
 #include "model/keys.h"
-
-static json_t *date_1123(json_t *rfc3339)
-{
-    int64_t ms;
-    char out[MODEL_DATE_MAX];
-    const char *s = json_string_value(rfc3339);
-    if (!s || model_rfc3339_parse(s, &ms) != 0)
-        return json_null();
-    return json_string(model_rfc1123(ms, out));
-}
+#include "model/records.h"
 
 /* The original's ladder: S 10, M 20, L 30 GiB; no disk: inMemory. */
 static const char *disk_profile(json_t *machine)
@@ -61,25 +52,13 @@ static json_t *roles_joined(json_t *schedule)
     return json_string(buf);
 }
 
-static json_t *boot_iface(json_t *machine)
-{
-    size_t i;
-    json_t *it;
-    json_array_foreach(json_object_get(machine, "interfaces"), i, it)
-    {
-        if (json_is_true(json_object_get(it, "as_boot")))
-            return it;
-    }
-    return NULL;
-}
-
 static int machine_row(const char *uuid, json_t *m, void *arg)
 {
     api_t *api = ((void **)arg)[0];
     json_t *out = ((void **)arg)[1];
     (void)uuid;
     const char *mac = json_string_value(json_object_get(m, "boot_mac"));
-    json_t *it = boot_iface(m);
+    json_t *it = model_rec_boot_iface(m);
     if (!mac || !it)
         return 0;
     json_t *state = api_cache_get(&api->cache, MODEL_K_STATES, mac);
@@ -91,16 +70,17 @@ static int machine_row(const char *uuid, json_t *m, void *arg)
                            : json_string("Disable");
     json_t *up = json_object_get(ign, "up_to_date");
     json_array_append_new(
-        out, json_pack("{s:o, s:o, s:O, s:s, s:o, s:s, s:o, s:o, s:o, s:o}", "LastState",
-                       state ? json_incref(json_object_get(state, "state")) : json_null(), "FQDN",
-                       fqdn && *fqdn ? json_string(fqdn) : json_null(), "CIDR",
-                       json_object_get(it, "cidrv4"), "MAC", mac, "Roles",
-                       roles_joined(api_cache_get(&api->cache, MODEL_K_SCHEDULES, mac)),
-                       "DiskProfile", disk_profile(m), "LastReport",
-                       ign ? date_1123(json_object_get(ign, "updated")) : json_null(), "UpToDate",
-                       json_is_boolean(up) ? json_incref(up) : json_null(), "LastChange",
-                       ign ? date_1123(json_object_get(ign, "last_change")) : json_null(),
-                       "UpdateStrategy", strategy ? strategy : json_string("Disable")));
+        out,
+        json_pack("{s:o, s:o, s:O, s:s, s:o, s:s, s:o, s:o, s:o, s:o}", "LastState",
+                  state ? json_incref(json_object_get(state, "state")) : json_null(), "FQDN",
+                  fqdn && *fqdn ? json_string(fqdn) : json_null(), "CIDR",
+                  json_object_get(it, "cidrv4"), "MAC", mac, "Roles",
+                  roles_joined(api_cache_get(&api->cache, MODEL_K_SCHEDULES, mac)), "DiskProfile",
+                  disk_profile(m), "LastReport",
+                  ign ? model_rec_date_1123(json_object_get(ign, "updated")) : json_null(),
+                  "UpToDate", json_is_boolean(up) ? json_incref(up) : json_null(), "LastChange",
+                  ign ? model_rec_date_1123(json_object_get(ign, "last_change")) : json_null(),
+                  "UpdateStrategy", strategy ? strategy : json_string("Disable")));
     return 0;
 }
 
@@ -130,13 +110,13 @@ static int state_row(const char *mac, json_t *st, void *arg)
     json_t *idx = api_cache_get(&w->api->cache, MODEL_K_MACS, mac);
     const char *uuid = json_string_value(json_object_get(idx, "uuid"));
     json_t *m = uuid ? api_cache_get(&w->api->cache, MODEL_K_MACHINES, uuid) : NULL;
-    json_t *it = m ? boot_iface(m) : NULL;
+    json_t *it = m ? model_rec_boot_iface(m) : NULL;
     const char *fqdn = json_string_value(json_object_get(it, "fqdn"));
     json_array_append_new(w->rows, json_pack("{s:s, s:o, s:O, s:o, s:I}", "mac", mac, "fqdn",
                                              fqdn && *fqdn ? json_string(fqdn) : json_null(),
                                              "state", json_object_get(st, "state"), "date",
-                                             date_1123(json_object_get(st, "updated")), "ms",
-                                             (json_int_t)ms));
+                                             model_rec_date_1123(json_object_get(st, "updated")),
+                                             "ms", (json_int_t)ms));
     return 0;
 }
 

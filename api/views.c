@@ -15,35 +15,14 @@
 #include "model/clock.h"
 #include "model/keys.h"
 #include "model/rawquery.h"
+#include "model/records.h"
 
 /* ---- small helpers ------------------------------------------------------ */
-
-static json_t *date_1123(json_t *rfc3339)
-{
-    int64_t ms;
-    char out[MODEL_DATE_MAX];
-    const char *s = json_string_value(rfc3339);
-    if (!s || model_rfc3339_parse(s, &ms) != 0)
-        return json_null();
-    return json_string(model_rfc1123(ms, out));
-}
 
 static json_t *str_or_null(json_t *s)
 {
     const char *v = json_string_value(s);
     return v && *v ? json_string(v) : json_null();
-}
-
-static json_t *boot_iface(json_t *machine)
-{
-    size_t i;
-    json_t *it;
-    json_array_foreach(json_object_get(machine, "interfaces"), i, it)
-    {
-        if (json_is_true(json_object_get(it, "as_boot")))
-            return it;
-    }
-    return NULL;
 }
 
 static json_t *machine_by_mac(api_t *api, const char *mac)
@@ -69,13 +48,13 @@ static json_t *disks_json(json_t *machine)
 /* The interface fields the scheduler views share. */
 static json_t *iface_view(json_t *machine, json_t *it, bool with_gateway)
 {
-    json_t *o =
-        json_pack("{s:O, s:O, s:O, s:O, s:O, s:O, s:o, s:o, s:o}", "mac",
-                  json_object_get(it, "mac"), "ipv4", json_object_get(it, "ipv4"), "cidrv4",
-                  json_object_get(it, "cidrv4"), "as_boot", json_object_get(it, "as_boot"), "name",
-                  json_object_get(it, "name"), "netmask", json_object_get(it, "netmask"), "fqdn",
-                  str_or_null(json_object_get(it, "fqdn")), "created_date",
-                  date_1123(json_object_get(machine, "created")), "disks", disks_json(machine));
+    json_t *o = json_pack(
+        "{s:O, s:O, s:O, s:O, s:O, s:O, s:o, s:o, s:o}", "mac", json_object_get(it, "mac"), "ipv4",
+        json_object_get(it, "ipv4"), "cidrv4", json_object_get(it, "cidrv4"), "as_boot",
+        json_object_get(it, "as_boot"), "name", json_object_get(it, "name"), "netmask",
+        json_object_get(it, "netmask"), "fqdn", str_or_null(json_object_get(it, "fqdn")),
+        "created_date", model_rec_date_1123(json_object_get(machine, "created")), "disks",
+        disks_json(machine));
     if (o && with_gateway)
         json_object_set(o, "gateway", json_object_get(it, "gateway"));
     return o;
@@ -107,12 +86,12 @@ static int discovery_one(const char *id, json_t *m, void *arg)
                            "mac", json_object_get(it, "mac"), "name", json_object_get(it, "name"),
                            "netmask", json_object_get(it, "netmask")));
     }
-    json_array_append_new(arg, json_pack("{s:{s:O, s:O, s:o, s:o}, s:o, s:o}", "boot-info", "uuid",
-                                         json_object_get(m, "uuid"), "mac",
-                                         json_object_get(m, "boot_mac"), "created-date",
-                                         date_1123(json_object_get(m, "created")), "updated-date",
-                                         date_1123(json_object_get(m, "updated")), "interfaces",
-                                         ifs, "disks", disks_json(m)));
+    json_array_append_new(
+        arg, json_pack("{s:{s:O, s:O, s:o, s:o}, s:o, s:o}", "boot-info", "uuid",
+                       json_object_get(m, "uuid"), "mac", json_object_get(m, "boot_mac"),
+                       "created-date", model_rec_date_1123(json_object_get(m, "created")),
+                       "updated-date", model_rec_date_1123(json_object_get(m, "updated")),
+                       "interfaces", ifs, "disks", disks_json(m)));
     return 0;
 }
 
@@ -201,7 +180,7 @@ static int journal_one(const char *id, json_t *v, void *arg)
     }
     json_array_append_new(json_object_get(last, "boot_id_list"),
                           json_pack("{s:s, s:o}", "boot_id", slash + 1, "ctime",
-                                    date_1123(json_object_get(v, "ctime"))));
+                                    model_rec_date_1123(json_object_get(v, "ctime"))));
     return 0;
 }
 
@@ -261,29 +240,15 @@ typedef struct role_walk_s {
     bool ip_only;
 } role_walk_t;
 
-static unsigned roles_of(json_t *schedule)
-{
-    unsigned set = 0;
-    size_t i;
-    json_t *r;
-    json_array_foreach(json_object_get(schedule, "roles"), i, r)
-    {
-        model_role_t bit;
-        if (model_role_parse(json_string_value(r), &bit, NULL, NULL) == 0)
-            set |= bit;
-    }
-    return set;
-}
-
 static int role_one(const char *mac, json_t *schedule, void *arg)
 {
     role_walk_t *w = arg;
-    unsigned have = roles_of(schedule);
+    unsigned have = model_rec_roles(schedule);
     /* One role: machines having it among others; several: exactly them. */
     if (w->single ? !(have & w->roles) : have != w->roles)
         return 0;
     json_t *m = machine_by_mac(w->api, mac);
-    json_t *it = m ? boot_iface(m) : NULL;
+    json_t *it = m ? model_rec_boot_iface(m) : NULL;
     if (!it)
         return 0;
     if (w->ip_only) {
@@ -303,7 +268,7 @@ static int available_one(const char *id, json_t *m, void *arg)
 {
     role_walk_t *w = arg;
     (void)id;
-    json_t *it = boot_iface(m);
+    json_t *it = model_rec_boot_iface(m);
     const char *mac = json_string_value(json_object_get(m, "boot_mac"));
     if (!it || !mac || api_cache_get(&w->api->cache, MODEL_K_SCHEDULES, mac))
         return 0;
@@ -350,15 +315,16 @@ static int lifecycle_one(const char *mac, json_t *rec, void *arg)
 {
     lc_walk_t *w = arg;
     json_t *m = machine_by_mac(w->api, mac);
-    json_t *it = m ? boot_iface(m) : NULL;
+    json_t *it = m ? model_rec_boot_iface(m) : NULL;
     json_t *o = json_pack("{s:s, s:o, s:o, s:O, s:o, s:o}", "mac", mac, "fqdn",
                           str_or_null(json_object_get(it, "fqdn")), "cidrv4",
                           it ? json_incref(json_object_get(it, "cidrv4")) : json_null(),
                           w->out_flag, json_object_get(rec, w->flag), "created_date",
-                          date_1123(json_object_get(rec, "created")), "updated_date",
-                          date_1123(json_object_get(rec, "updated")));
+                          model_rec_date_1123(json_object_get(rec, "created")), "updated_date",
+                          model_rec_date_1123(json_object_get(rec, "updated")));
     if (o && w->last_change)
-        json_object_set_new(o, "last_change_date", date_1123(json_object_get(rec, "last_change")));
+        json_object_set_new(o, "last_change_date",
+                            model_rec_date_1123(json_object_get(rec, "last_change")));
     json_array_append_new(w->out, o);
     return 0;
 }

@@ -12,6 +12,7 @@
 #include "etcd/kv.h"
 #include "model/clock.h"
 #include "model/keys.h"
+#include "model/records.h"
 #include "model/scheduler.h"
 #include "model/store.h"
 #include "events.h"
@@ -57,18 +58,6 @@ typedef struct inputs_s {
     size_t n, cap;
 } inputs_t;
 
-static bool has_boot_iface(json_t *m)
-{
-    size_t i;
-    json_t *it;
-    json_array_foreach(json_object_get(m, "interfaces"), i, it)
-    {
-        if (json_is_true(json_object_get(it, "as_boot")))
-            return true;
-    }
-    return false;
-}
-
 static int collect(const char *uuid, json_t *m, void *arg)
 {
     inputs_t *w = arg;
@@ -84,7 +73,7 @@ static int collect(const char *uuid, json_t *m, void *arg)
     const char *mac = json_string_value(json_object_get(m, "boot_mac"));
     w->in[w->n++] = (model_sched_input_t){
         .mac = mac,
-        .has_boot_iface = has_boot_iface(m),
+        .has_boot_iface = model_rec_boot_iface(m) != NULL,
         .scheduled = mac && api_cache_get(w->c->cache, MODEL_K_SCHEDULES, mac) != NULL,
     };
     return 0;

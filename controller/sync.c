@@ -12,6 +12,7 @@
 
 #include "model/keys.h"
 #include "model/machine.h"
+#include "model/records.h"
 
 struct sync_s {
     const config_t *cfg;
@@ -329,24 +330,10 @@ typedef struct collect_s {
     int err;
 } collect_t;
 
-static unsigned roles_of(json_t *schedule)
-{
-    unsigned set = 0;
-    size_t i;
-    json_t *r;
-    json_array_foreach(json_object_get(schedule, "roles"), i, r)
-    {
-        model_role_t bit;
-        if (model_role_parse(json_string_value(r), &bit, NULL, NULL) == 0)
-            set |= bit;
-    }
-    return set;
-}
-
 static int collect(const char *mac, json_t *schedule, void *arg)
 {
     collect_t *c = arg;
-    unsigned roles = roles_of(schedule);
+    unsigned roles = model_rec_roles(schedule);
     if (roles != MODEL_SYNC_ROLES_CONTROL_PLANE && roles != MODEL_SYNC_ROLES_NODE)
         return 0; /* partial or mixed roles: nothing the original would sync */
     json_t *idx = api_cache_get(c->cache, MODEL_K_MACS, mac);

@@ -11,42 +11,14 @@
 #include "model/machine.h"
 #include "model/state.h"
 
-static int want(model_op_t *op, const char *kind, const char *id)
-{
-    char key[MODEL_KEY_MAX];
-    int rc = model_key(key, sizeof key, op->store->prefix, kind, id);
-    return rc < 0 ? rc : model_snapshot_want(&op->snap, key);
-}
-
-static const model_kv_t *seen(model_op_t *op, const char *kind, const char *id)
-{
-    char key[MODEL_KEY_MAX];
-    if (model_key(key, sizeof key, op->store->prefix, kind, id) < 0)
-        return NULL;
-    return model_snapshot_get(&op->snap, key);
-}
-
 static int dop_keys(model_op_t *op)
 {
     model_discovery_op_t *dop = (model_discovery_op_t *)op;
     const model_discovery_t *d = dop->report;
-    int rc = want(op, MODEL_K_MACHINES, d->uuid);
+    int rc = model_op_want(op, MODEL_K_MACHINES, d->uuid);
     for (size_t i = 0; rc == 0 && i < d->n_ifaces; i++)
-        rc = want(op, MODEL_K_MACS, d->ifaces[i].mac);
-    return rc ? rc : want(op, MODEL_K_STATES, d->boot_mac);
-}
-
-static int put_json(model_op_t *op, const char *kind, const char *id, json_t *j)
-{
-    char key[MODEL_KEY_MAX];
-    int klen = model_key(key, sizeof key, op->store->prefix, kind, id);
-    char *v = j ? json_dumps(j, JSON_COMPACT) : NULL;
-    json_decref(j);
-    int rc = klen < 0 ? klen
-             : v      ? etcd_txn_put(op->txn, ETCD_TXN_SUCCESS, key, (size_t)klen, v, strlen(v), 0)
-                      : -ENOMEM;
-    free(v);
-    return rc;
+        rc = model_op_want(op, MODEL_K_MACS, d->ifaces[i].mac);
+    return rc ? rc : model_op_want(op, MODEL_K_STATES, d->boot_mac);
 }
 
 /* Every reported MAC is free or already ours; index the new ones. */
@@ -55,7 +27,7 @@ static int plan_macs(model_discovery_op_t *dop)
     model_op_t *op = &dop->op;
     const model_discovery_t *d = dop->report;
     for (size_t i = 0; i < d->n_ifaces; i++) {
-        const model_kv_t *kv = seen(op, MODEL_K_MACS, d->ifaces[i].mac);
+        const model_kv_t *kv = model_op_seen(op, MODEL_K_MACS, d->ifaces[i].mac);
         const char *owner = NULL;
         json_t *j = kv && kv->value ? json_loadb(kv->value, kv->value_len, 0, NULL) : NULL;
         if (kv && kv->value && json_unpack(j, "{s:s}", "uuid", &owner) != 0)
@@ -70,8 +42,8 @@ static int plan_macs(model_discovery_op_t *dop)
         json_decref(j);
         if (owner)
             continue;
-        int rc = put_json(op, MODEL_K_MACS, d->ifaces[i].mac,
-                          json_pack("{s:i, s:s}", "schema", MODEL_SCHEMA, "uuid", d->uuid));
+        int rc = model_op_put(op, MODEL_K_MACS, d->ifaces[i].mac,
+                              json_pack("{s:i, s:s}", "schema", MODEL_SCHEMA, "uuid", d->uuid));
         if (rc)
             return rc;
     }
@@ -111,16 +83,16 @@ static int plan_journal(model_discovery_op_t *dop)
         return 0;
     char id[MODEL_UUID_LEN + 1 + sizeof d->boot_id], date[MODEL_DATE_MAX];
     snprintf(id, sizeof id, "%s/%s", d->uuid, d->boot_id);
-    return put_json(&dop->op, MODEL_K_JOURNALS, id,
-                    json_pack("{s:i, s:s, s:O}", "schema", MODEL_SCHEMA, "ctime",
-                              model_rfc3339(dop->now_ms, date), "lines", d->journal));
+    return model_op_put(&dop->op, MODEL_K_JOURNALS, id,
+                        json_pack("{s:i, s:s, s:O}", "schema", MODEL_SCHEMA, "ctime",
+                                  model_rfc3339(dop->now_ms, date), "lines", d->journal));
 }
 
 static int dop_plan(model_op_t *op)
 {
     model_discovery_op_t *dop = (model_discovery_op_t *)op;
     const model_discovery_t *d = dop->report;
-    const model_kv_t *mk = seen(op, MODEL_K_MACHINES, d->uuid);
+    const model_kv_t *mk = model_op_seen(op, MODEL_K_MACHINES, d->uuid);
     model_machine_t *prev = NULL;
     if (mk && mk->value && model_machine_decode(mk->value, mk->value_len, &prev, &op->err) != 0)
         return -EIO; /* a record we cannot read is not overwritten blindly */
@@ -133,13 +105,13 @@ static int dop_plan(model_op_t *op)
         rc = m ? 0 : -ENOMEM;
         if (m) {
             model_machine_from_discovery(m, d, prev, dop->now_ms);
-            rc = put_json(op, MODEL_K_MACHINES, d->uuid, model_machine_encode(m));
+            rc = model_op_put(op, MODEL_K_MACHINES, d->uuid, model_machine_encode(m));
             free(m);
         }
     }
     if (rc == 0)
         rc = model_mstate_put(op->txn, op->store->prefix, d->boot_mac, MODEL_STATE_DISCOVERY,
-                              seen(op, MODEL_K_STATES, d->boot_mac), dop->now_ms);
+                              model_op_seen(op, MODEL_K_STATES, d->boot_mac), dop->now_ms);
     if (rc == 0)
         rc = plan_journal(dop);
     free(prev);

@@ -9,13 +9,6 @@
 #include "model/keys.h"
 #include "model/machine.h"
 
-static int del(model_op_t *op, const char *kind, const char *id, int prefix)
-{
-    char key[MODEL_KEY_MAX];
-    int klen = model_key(key, sizeof key, op->store->prefix, kind, id);
-    return klen < 0 ? klen : etcd_txn_delete(op->txn, ETCD_TXN_SUCCESS, key, (size_t)klen, prefix);
-}
-
 static int fop_keys(model_op_t *op)
 {
     model_forget_op_t *fop = (model_forget_op_t *)op;
@@ -41,15 +34,15 @@ static int fop_plan(model_op_t *op)
     memcpy(fop->boot_mac, boot, sizeof fop->boot_mac);
     static const char *const by_mac[] = {MODEL_K_SCHEDULES, MODEL_K_STATES, MODEL_K_LC_IGNITION,
                                          MODEL_K_LC_ROLLING, MODEL_K_LC_INSTALL};
-    int rc = del(op, MODEL_K_MACHINES, fop->uuid, 0);
+    int rc = model_op_delete(op, MODEL_K_MACHINES, fop->uuid, 0);
     for (size_t i = 0; rc == 0 && i < m->facts.n_ifaces; i++)
-        rc = del(op, MODEL_K_MACS, m->facts.ifaces[i].mac, 0);
+        rc = model_op_delete(op, MODEL_K_MACS, m->facts.ifaces[i].mac, 0);
     for (size_t i = 0; rc == 0 && i < sizeof by_mac / sizeof by_mac[0]; i++)
-        rc = del(op, by_mac[i], boot, 0);
+        rc = model_op_delete(op, by_mac[i], boot, 0);
     char journals[MODEL_UUID_LEN + 2];
     snprintf(journals, sizeof journals, "%s/", fop->uuid);
     if (rc == 0)
-        rc = del(op, MODEL_K_JOURNALS, journals, 1);
+        rc = model_op_delete(op, MODEL_K_JOURNALS, journals, 1);
     free(m);
     return rc;
 }

@@ -63,43 +63,14 @@ json_t *model_roster_members(json_t *roster_value)
 
 /* ---- the write ---------------------------------------------------------- */
 
-static int want(model_op_t *op, const char *kind, const char *id)
-{
-    char key[MODEL_KEY_MAX];
-    int rc = model_key(key, sizeof key, op->store->prefix, kind, id);
-    return rc < 0 ? rc : model_snapshot_want(&op->snap, key);
-}
-
-static const model_kv_t *seen(model_op_t *op, const char *kind, const char *id)
-{
-    char key[MODEL_KEY_MAX];
-    if (model_key(key, sizeof key, op->store->prefix, kind, id) < 0)
-        return NULL;
-    return model_snapshot_get(&op->snap, key);
-}
-
 static int sop_keys(model_op_t *op)
 {
     model_sched_op_t *sop = (model_sched_op_t *)op;
-    int rc = want(op, MODEL_K_ROSTER, "");
+    int rc = model_op_want(op, MODEL_K_ROSTER, "");
     for (size_t i = 0; rc == 0 && i < sop->plan->n_cp; i++)
-        rc = want(op, MODEL_K_SCHEDULES, sop->plan->cp[i]);
+        rc = model_op_want(op, MODEL_K_SCHEDULES, sop->plan->cp[i]);
     for (size_t i = 0; rc == 0 && i < sop->plan->n_nodes; i++)
-        rc = want(op, MODEL_K_SCHEDULES, sop->plan->nodes[i]);
-    return rc;
-}
-
-static int put(model_op_t *op, const char *kind, const char *id, json_t *v)
-{
-    char key[MODEL_KEY_MAX];
-    int klen = model_key(key, sizeof key, op->store->prefix, kind, id);
-    char *text = v ? json_dumps(v, JSON_COMPACT) : NULL;
-    json_decref(v);
-    int rc = klen < 0 ? klen
-             : text
-                 ? etcd_txn_put(op->txn, ETCD_TXN_SUCCESS, key, (size_t)klen, text, strlen(text), 0)
-                 : -ENOMEM;
-    free(text);
+        rc = model_op_want(op, MODEL_K_SCHEDULES, sop->plan->nodes[i]);
     return rc;
 }
 
@@ -109,17 +80,17 @@ static int put_schedule(model_sched_op_t *sop, const char *mac, bool cp)
     model_rfc3339(sop->now_ms, date);
     json_t *roles = cp ? json_pack("[s,s]", "etcd-member", "kubernetes-control-plane")
                        : json_pack("[s]", "kubernetes-node");
-    return put(&sop->op, MODEL_K_SCHEDULES, mac,
-               json_pack("{s:i, s:s, s:o, s:s, s:s, s:s}", "schema", MODEL_SCHEMA, "mac", mac,
-                         "roles", roles, "created", date, "updated", date, "by",
-                         sop->by ? sop->by : "scheduler"));
+    return model_op_put(&sop->op, MODEL_K_SCHEDULES, mac,
+                        json_pack("{s:i, s:s, s:o, s:s, s:s, s:s}", "schema", MODEL_SCHEMA, "mac",
+                                  mac, "roles", roles, "created", date, "updated", date, "by",
+                                  sop->by ? sop->by : "scheduler"));
 }
 
 static int sop_plan(model_op_t *op)
 {
     model_sched_op_t *sop = (model_sched_op_t *)op;
     const model_sched_plan_t *p = sop->plan;
-    const model_kv_t *rk = seen(op, MODEL_K_ROSTER, "");
+    const model_kv_t *rk = model_op_seen(op, MODEL_K_ROSTER, "");
     json_t *roster = rk && rk->value ? json_loadb(rk->value, rk->value_len, 0, NULL) : NULL;
     json_t *members = model_roster_members(roster);
     size_t now_members = members ? json_array_size(members) : 0;
@@ -132,7 +103,7 @@ static int sop_plan(model_op_t *op)
     }
     for (size_t i = 0; rc == 0 && i < p->n_cp + p->n_nodes; i++) {
         const char *mac = i < p->n_cp ? p->cp[i] : p->nodes[i - p->n_cp];
-        const model_kv_t *s = seen(op, MODEL_K_SCHEDULES, mac);
+        const model_kv_t *s = model_op_seen(op, MODEL_K_SCHEDULES, mac);
         if (s && s->value) {
             model_err_set(&op->err, NULL, "%s got roles meanwhile", mac);
             rc = -ESTALE;
@@ -146,8 +117,8 @@ static int sop_plan(model_op_t *op)
         json_t *all = members ? json_copy(members) : json_array();
         for (size_t i = 0; i < p->n_cp; i++)
             json_array_append_new(all, json_string(p->cp[i]));
-        rc = put(op, MODEL_K_ROSTER, "",
-                 json_pack("{s:i, s:o}", "schema", MODEL_SCHEMA, "members", all));
+        rc = model_op_put(op, MODEL_K_ROSTER, "",
+                          json_pack("{s:i, s:o}", "schema", MODEL_SCHEMA, "members", all));
     }
     json_decref(roster);
     return rc;

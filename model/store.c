@@ -220,3 +220,39 @@ int model_op_start(model_store_t *st, model_op_t *op)
     op_read(op);
     return 0;
 }
+
+int model_op_want(model_op_t *op, const char *kind, const char *id)
+{
+    char key[MODEL_KEY_MAX];
+    int rc = model_key(key, sizeof key, op->store->prefix, kind, id);
+    return rc < 0 ? rc : model_snapshot_want(&op->snap, key);
+}
+
+const model_kv_t *model_op_seen(model_op_t *op, const char *kind, const char *id)
+{
+    char key[MODEL_KEY_MAX];
+    if (model_key(key, sizeof key, op->store->prefix, kind, id) < 0)
+        return NULL;
+    return model_snapshot_get(&op->snap, key);
+}
+
+int model_op_put(model_op_t *op, const char *kind, const char *id, json_t *value)
+{
+    char key[MODEL_KEY_MAX];
+    int klen = model_key(key, sizeof key, op->store->prefix, kind, id);
+    char *text = value ? json_dumps(value, JSON_COMPACT) : NULL;
+    json_decref(value);
+    int rc = klen < 0 ? klen
+             : text
+                 ? etcd_txn_put(op->txn, ETCD_TXN_SUCCESS, key, (size_t)klen, text, strlen(text), 0)
+                 : -ENOMEM;
+    free(text);
+    return rc;
+}
+
+int model_op_delete(model_op_t *op, const char *kind, const char *id, int prefix)
+{
+    char key[MODEL_KEY_MAX];
+    int klen = model_key(key, sizeof key, op->store->prefix, kind, id);
+    return klen < 0 ? klen : etcd_txn_delete(op->txn, ETCD_TXN_SUCCESS, key, (size_t)klen, prefix);
+}

@@ -16,6 +16,8 @@
 
 #include <stdbool.h>
 
+#include <jansson.h>
+
 #include "etcd/client.h"
 #include "model/snapshot.h"
 #include "model/validate.h"
@@ -80,6 +82,14 @@ struct model_op_s {
     uv_timer_t *backoff; /* allocated on the first conflict */
     bool peeked;         /* the snapshot came from store->peek */
 };
+
+/* Helpers for keys() and plan(), on "<prefix><kind><id>": add a key to
+ * read, find what was read (NULL when not asked for), and put a JSON value
+ * (stolen) or delete the key in the success branch. 0 or negative errno. */
+int model_op_want(model_op_t *op, const char *kind, const char *id);
+const model_kv_t *model_op_seen(model_op_t *op, const char *kind, const char *id);
+int model_op_put(model_op_t *op, const char *kind, const char *id, json_t *value);
+int model_op_delete(model_op_t *op, const char *kind, const char *id, int prefix);
 
 /* Starts op. 0 (done() will run) or a negative errno (it will not). */
 int model_op_start(model_store_t *st, model_op_t *op);

@@ -1,0 +1,21 @@
+/*
+ * Reading stored records as JSON (what the API's cache and the controller
+ * hold): the small accessors every view and reconciler needs, in one place.
+ * Borrowed results are valid as long as the record.
+ */
+#ifndef MODEL_RECORDS_H
+#define MODEL_RECORDS_H
+
+#include <jansson.h>
+
+/* The interface marked as_boot of a machine record, or NULL. Borrowed. */
+json_t *model_rec_boot_iface(json_t *machine);
+
+/* The roles of a schedule record, as a set of model_role_t bits. */
+unsigned model_rec_roles(json_t *schedule);
+
+/* A stored RFC 3339 date as the original's RFC 1123 string, or JSON null.
+ * New reference. */
+json_t *model_rec_date_1123(json_t *rfc3339);
+
+#endif
