@@ -4,11 +4,97 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 static log_level_t g_level = LOG_LEVEL_INFO;
+static log_format_t g_format = LOG_FORMAT_TEXT;
+
+void log_set_format(log_format_t format)
+{
+    g_format = format;
+}
+
+/* Appends s as a JSON string (escaped) to out at *o, within cap. */
+static void json_str(char *out, size_t cap, size_t *o, const char *s, size_t n)
+{
+    if (*o + 2 >= cap)
+        return;
+    out[(*o)++] = '"';
+    for (size_t i = 0; i < n && *o + 8 < cap; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\') {
+            out[(*o)++] = '\\';
+            out[(*o)++] = (char)c;
+        } else if (c < 0x20 || c == 0x7f) {
+            *o += (size_t)snprintf(out + *o, cap - *o, "\\u%04x", c);
+        } else {
+            out[(*o)++] = (char)c;
+        }
+    }
+    out[(*o)++] = '"';
+}
+
+/* Reads one logfmt value at p (quoted with log_quote's escapes, or bare up
+ * to a space) into val; returns where it ends. */
+static const char *logfmt_value(const char *p, char *val, size_t cap, size_t *len)
+{
+    size_t n = 0;
+    if (*p != '"') {
+        while (*p && *p != ' ') {
+            if (n + 1 < cap)
+                val[n++] = *p;
+            p++;
+        }
+        *len = n;
+        return p;
+    }
+    for (p++; *p && *p != '"'; p++) {
+        char c = *p;
+        if (c == '\\' && p[1]) {
+            p++;
+            c = *p == 'n' ? '\n' : *p == 'r' ? '\r' : *p == 't' ? '\t' : *p;
+            if (*p == 'x' && p[1] && p[2]) {
+                char hex[3] = {p[1], p[2], 0};
+                c = (char)strtol(hex, NULL, 16);
+                p += 2;
+            }
+        }
+        if (n + 1 < cap)
+            val[n++] = c;
+    }
+    *len = n;
+    return *p == '"' ? p + 1 : p;
+}
+
+/* The text line's fields as one JSON object. */
+static size_t to_json(const char *level, const char *ts, const char *msg, const char *kv, char *out,
+                      size_t cap)
+{
+    size_t o = 0;
+    o += (size_t)snprintf(out, cap, "{\"level\":\"%s\",\"ts\":\"%s\",\"msg\":", level, ts);
+    json_str(out, cap, &o, msg, strlen(msg));
+    const char *p = kv;
+    while (p && *p && o + 16 < cap) {
+        while (*p == ' ')
+            p++;
+        const char *eq = strchr(p, '=');
+        if (!eq)
+            break;
+        char val[1024];
+        size_t vlen;
+        out[o++] = ',';
+        json_str(out, cap, &o, p, (size_t)(eq - p));
+        out[o++] = ':';
+        p = logfmt_value(eq + 1, val, sizeof val, &vlen);
+        json_str(out, cap, &o, val, vlen);
+    }
+    if (o + 2 < cap)
+        out[o++] = '}';
+    return o < cap ? o : cap - 1;
+}
 
 static const char *const g_names[] = {"debug", "info", "warn", "error"};
 
@@ -122,8 +208,25 @@ void log_emit(log_level_t level, const char *msg, const char *kvfmt, ...)
     if (off >= sizeof line - 1) {
         off = sizeof line - 2;
     }
-    line[off++] = '\n';
+    line[off] = '\0';
+    char json[4096];
     const char *p = line;
+    if (g_format == LOG_FORMAT_JSON) {
+        /* The time as the text line has it: " ts=<24 chars> ". */
+        char tsbuf[40] = "";
+        const char *t = strstr(line, " ts=");
+        if (t)
+            snprintf(tsbuf, sizeof tsbuf, "%.24s", t + 4);
+        const char *tail = strstr(line, " msg=");
+        /* Skip the quoted msg to reach the key=value tail. */
+        char mbuf[512];
+        size_t mlen = 0;
+        const char *rest = tail ? logfmt_value(tail + 5, mbuf, sizeof mbuf, &mlen) : "";
+        mbuf[mlen < sizeof mbuf ? mlen : sizeof mbuf - 1] = '\0';
+        off = to_json(log_level_name(level), tsbuf, mbuf, rest, json, sizeof json - 1);
+        p = json;
+    }
+    ((char *)p)[off++] = '\n';
     while (off > 0) {
         ssize_t w = write(STDERR_FILENO, p, off);
         if (w < 0) {

@@ -24,6 +24,12 @@ typedef enum {
 int log_level_parse(const char *s, log_level_t *out);
 const char *log_level_name(log_level_t level);
 
+/* text: level=info ts=... msg="..." key=value (the default);
+ * json: one JSON object a line, {"level", "ts", "msg", key: "value"...}:
+ * the same key=value tail, converted (values as strings). */
+typedef enum { LOG_FORMAT_TEXT = 0, LOG_FORMAT_JSON = 1 } log_format_t;
+void log_set_format(log_format_t format);
+
 /* Not thread-safe: call before starting threads. Default: info. */
 void log_set_level(log_level_t level);
 int log_enabled(log_level_t level);

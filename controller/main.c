@@ -28,6 +28,9 @@ typedef struct app_s {
     config_t cfg;
     uv_signal_t sigint;
     uv_signal_t sigterm;
+    uv_signal_t sighup;
+    int argc;
+    char **argv;
     local_etcd_t *etcd;
     etcd_client_t *client;
     http_server_t *http;
@@ -48,6 +51,7 @@ static void on_etcd_stopped(void *data)
     app->etcd = NULL;
     uv_close((uv_handle_t *)&app->sigint, on_signal_closed);
     uv_close((uv_handle_t *)&app->sigterm, on_signal_closed);
+    uv_close((uv_handle_t *)&app->sighup, on_signal_closed);
 }
 
 static void on_http_closed(void *data)
@@ -113,6 +117,29 @@ static void on_signal(uv_signal_t *h, int signum)
 {
     app_t *app = h->data;
     app_stop(app, signum == SIGINT ? "SIGINT" : "SIGTERM");
+}
+
+/* SIGHUP: read the configuration again (file, environment, flags). What
+ * can change live does (log level and format); the rest needs a restart,
+ * and a configuration that does not parse changes nothing. */
+static void on_sighup(uv_signal_t *h, int signum)
+{
+    app_t *app = h->data;
+    (void)signum;
+    config_t fresh;
+    int rc = config_parse(app->argc, app->argv, &fresh, stdout, stderr);
+    if (rc != CONFIG_OK) {
+        log_error("SIGHUP: the configuration does not parse; nothing changed", "rc=%d", rc);
+        config_free(&fresh);
+        return;
+    }
+    log_set_level(fresh.log_level);
+    log_set_format(fresh.log_format == CONFIG_LOG_JSON ? LOG_FORMAT_JSON : LOG_FORMAT_TEXT);
+    app->cfg.log_level = fresh.log_level;
+    app->cfg.log_format = fresh.log_format;
+    log_info("SIGHUP: configuration reloaded", "log_level=%s applied=%s",
+             log_level_name(fresh.log_level), "\"log level and format; other keys at restart\"");
+    config_free(&fresh);
 }
 
 static void on_walk(uv_handle_t *h, void *arg)
@@ -255,6 +282,9 @@ int main(int argc, char **argv)
         return 2;
     }
     log_set_level(app.cfg.log_level);
+    log_set_format(app.cfg.log_format == CONFIG_LOG_JSON ? LOG_FORMAT_JSON : LOG_FORMAT_TEXT);
+    app.argc = argc;
+    app.argv = argv;
     signal(SIGPIPE, SIG_IGN);
     /* Seed jansson's hash function and set libcurl up before any thread
      * exists. */
@@ -277,6 +307,9 @@ int main(int argc, char **argv)
     app.sigterm.data = &app;
     uv_signal_start(&app.sigint, on_signal, SIGINT);
     uv_signal_start(&app.sigterm, on_signal, SIGTERM);
+    uv_signal_init(&app.loop, &app.sighup);
+    app.sighup.data = &app;
+    uv_signal_start(&app.sighup, on_sighup, SIGHUP);
 
     rc = app_start(&app);
     if (rc != 0) {

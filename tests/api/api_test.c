@@ -86,11 +86,9 @@ static void spawn(api_env_t *env, const char *bin, const char *const *extra)
                             etcd_server_endpoint(env->etcd),
                             "--listen-http",
                             "127.0.0.1:0",
-                            "--log-level",
-                            "info",
                             "--reconcile",
                             "false"};
-    size_t n = 9;
+    size_t n = 7;
     for (size_t i = 0; extra && extra[i] && n < 31; i++)
         argv[n++] = extra[i];
     argv[n] = NULL;
