@@ -22,6 +22,7 @@
 #include "common/log.h"
 #include "model/machine_ops.h"
 #include "model/rawquery.h"
+#include "model/records.h"
 #include "model/state.h"
 
 typedef struct proxy_s {
@@ -214,10 +215,13 @@ typedef struct report_s {
     http_request_t *req;
     json_t *running; /* what the node runs */
     char mac[MODEL_MAC_LEN + 1];
+    char digest[MODEL_DIGEST_LEN + 1];
+    char *query;
 } report_t;
 
 static void report_free(report_t *r)
 {
+    free(r->query);
     json_decref(r->running);
     free(r);
 }
@@ -264,8 +268,17 @@ static void desired_fetched(const http_response_t *res, void *data)
         return;
     }
     /* Equal JSON values: object key order ignored, array order kept. */
-    r->op.up_to_date = json_equal(desired, r->running);
+    char desired_digest[MODEL_DIGEST_LEN + 1];
+    int drc = model_rec_digest(desired, desired_digest);
     json_decref(desired);
+    if (drc || model_rec_digest(r->running, r->digest) != 0) {
+        http_request_respond_error(r->req, 500, "cannot digest the Ignition");
+        report_free(r);
+        return;
+    }
+    r->op.up_to_date = strcmp(desired_digest, r->digest) == 0;
+    r->op.running_digest = r->digest;
+    r->op.query = r->query;
     r->op.kind = MODEL_OP_IGNITION_REPORT;
     if (model_machine_op_start(&r->api->store, &r->op, r->mac, report_stored) != 0) {
         http_request_respond_error(r->req, 500, "cannot start the write");
@@ -294,6 +307,12 @@ static void lifecycle_ignition(http_request_t *req, void *data)
     r->running = running;
     r->api = api;
     r->req = req;
+    r->query = strdup(http_request_rest(req));
+    if (!r->query) {
+        http_request_respond_error(req, 500, "out of memory");
+        report_free(r);
+        return;
+    }
     if (model_query_mac(q, strlen(q), r->mac, &err) != 0) {
         report_message(req, 406, "Unknown", err.msg);
         report_free(r);

@@ -15,7 +15,9 @@
 #include "model/records.h"
 #include "model/scheduler.h"
 #include "model/store.h"
+#include "common/http_client.h"
 #include "events.h"
+#include "model/machine_ops.h"
 #include "sync.h"
 #include "workqueue.h"
 
@@ -40,8 +42,10 @@ struct controller_s {
     int64_t flag_rev; /* the revision the sync flag last recorded */
     events_t *events;
     bool sync_failing;
-    /* Per reconciler (scheduler, sync): runs and failures, for /metrics. */
-    uint64_t runs[2], errors[2];
+    /* Per reconciler (scheduler, sync, lifecycle): runs and failures. */
+    uint64_t runs[3], errors[3];
+    http_client_t *matchbox; /* the lifecycle's, NULL without matchbox */
+    char matchbox_uri[256];
 };
 
 /* ---- the scheduler ------------------------------------------------------- */
@@ -216,10 +220,117 @@ static void run_sync(controller_t *c)
     workqueue_done(c->queue, KEY_SYNC, 0);
 }
 
+/* ---- lifecycle: is each node's Ignition still what matchbox serves? ---- */
+
+#define KEY_LIFECYCLE "lifecycle/"
+
+typedef struct lc_run_s {
+    model_machine_op_t op; /* first */
+    controller_t *c;
+    char key[64];
+    char digest[MODEL_DIGEST_LEN + 1];
+    char *query;
+} lc_run_t;
+
+static void lc_free(lc_run_t *r)
+{
+    free(r->query);
+    free(r);
+}
+
+static void lc_written(model_machine_op_t *op, int err, int64_t revision)
+{
+    lc_run_t *r = (lc_run_t *)op;
+    controller_t *c = r->c;
+    (void)revision;
+    if (err) {
+        c->errors[2]++;
+        log_warn("lifecycle: write failed", "replica=%s machine=%s err=%d", c->name, op->mop.mac,
+                 err);
+    } else {
+        log_info(op->up_to_date ? "machine up to date" : "machine outdated",
+                 "replica=%s machine=%s", c->name, op->mop.mac);
+        events_emit(c->events, op->up_to_date ? "machine-up-to-date" : "machine-outdated",
+                    op->mop.mac, "matchbox now serves %s Ignition than the node runs",
+                    op->up_to_date ? "the same" : "another");
+    }
+    workqueue_done(c->queue, r->key, err);
+    lc_free(r);
+}
+
+static void lc_desired(const http_response_t *res, void *data)
+{
+    lc_run_t *r = data;
+    controller_t *c = r->c;
+    json_t *doc =
+        !res->err && res->status == 200 ? json_loadb(res->body, res->body_len, 0, NULL) : NULL;
+    char desired[MODEL_DIGEST_LEN + 1];
+    const char *mac = r->key + strlen(KEY_LIFECYCLE);
+    json_t *rec = api_cache_get(c->cache, MODEL_K_LC_IGNITION, mac);
+    int rc = doc && rec ? model_rec_digest(doc, desired) : -EIO;
+    json_decref(doc);
+    if (rc) {
+        c->errors[2]++;
+        log_warn("lifecycle: matchbox did not render this node's Ignition; retrying",
+                 "replica=%s machine=%s err=%d status=%ld", c->name, mac, res->err, res->status);
+        workqueue_done(c->queue, r->key, res->err ? res->err : -EIO);
+        lc_free(r);
+        return;
+    }
+    bool up = strcmp(desired, r->digest) == 0;
+    if (up == json_is_true(json_object_get(rec, "up_to_date"))) {
+        workqueue_done(c->queue, r->key, 0);
+        lc_free(r);
+        return;
+    }
+    r->op.kind = MODEL_OP_IGNITION_REPORT;
+    r->op.up_to_date = up;
+    r->op.running_digest = r->digest;
+    r->op.query = r->query;
+    if (model_machine_op_start(&c->store, &r->op, mac, lc_written) != 0) {
+        workqueue_done(c->queue, r->key, -EIO);
+        lc_free(r);
+    }
+}
+
+static void run_lifecycle(controller_t *c, const char *key)
+{
+    const char *mac = key + strlen(KEY_LIFECYCLE);
+    json_t *rec = api_cache_get(c->cache, MODEL_K_LC_IGNITION, mac);
+    const char *digest = json_string_value(json_object_get(rec, "running_digest"));
+    const char *query = json_string_value(json_object_get(rec, "query"));
+    lc_run_t *r = digest && query && c->matchbox ? calloc(1, sizeof(*r)) : NULL;
+    if (!r || strlen(digest) != MODEL_DIGEST_LEN || !(r->query = strdup(query))) {
+        free(r);
+        workqueue_done(c->queue, key, 0); /* nothing to compare (yet) */
+        return;
+    }
+    r->c = c;
+    snprintf(r->key, sizeof r->key, "%s", key);
+    memcpy(r->digest, digest, sizeof r->digest);
+    char url[4096];
+    snprintf(url, sizeof url, "%s/ignition?%s", c->matchbox_uri, query);
+    http_client_req_t hr = {.url = url};
+    if (http_client_request(c->matchbox, &hr, lc_desired, r, NULL) != 0) {
+        workqueue_done(c->queue, key, -EIO);
+        lc_free(r);
+    }
+}
+
+static int queue_lifecycle(const char *mac, json_t *rec, void *arg)
+{
+    controller_t *c = arg;
+    char key[64];
+    (void)rec;
+    snprintf(key, sizeof key, "%s%s", KEY_LIFECYCLE, mac);
+    workqueue_add(c->queue, key);
+    return 0;
+}
+
 static void process(workqueue_t *q, const char *key, void *data)
 {
     controller_t *c = data;
-    int which = strcmp(key, KEY_SYNC) == 0;
+    int which = strcmp(key, KEY_SYNC) == 0 ? 1 : strncmp(key, KEY_LIFECYCLE, 10) == 0 ? 2 : 0;
     c->runs[which]++;
     if (!c->leading) {
         workqueue_done(q, key, 0);
@@ -229,6 +340,8 @@ static void process(workqueue_t *q, const char *key, void *data)
         run_scheduler(c);
     else if (strcmp(key, KEY_SYNC) == 0 && c->sync)
         run_sync(c);
+    else if (strncmp(key, KEY_LIFECYCLE, strlen(KEY_LIFECYCLE)) == 0)
+        run_lifecycle(c, key);
     else
         workqueue_done(q, key, 0);
 }
@@ -254,6 +367,10 @@ static void on_changed(const char *key, void *data)
     if (c->sync && (!*key || starts_with(key, c->prefix, MODEL_K_MACHINES) ||
                     starts_with(key, c->prefix, MODEL_K_SCHEDULES)))
         workqueue_add(c->queue, KEY_SYNC);
+    /* matchbox changed (the sync flag moved) or a resync: every node's
+     * Ignition may be outdated now. */
+    if (c->matchbox && (!*key || starts_with(key, c->prefix, "sync-notify")))
+        api_cache_foreach(c->cache, MODEL_K_LC_IGNITION, queue_lifecycle, c);
 }
 
 static void on_elected(leader_t *l, const char *key, int64_t rev, void *data)
@@ -270,6 +387,8 @@ static void on_elected(leader_t *l, const char *key, int64_t rev, void *data)
     workqueue_add(c->queue, KEY_SCHEDULER); /* level-triggered: look at everything */
     if (c->sync)
         workqueue_add(c->queue, KEY_SYNC);
+    if (c->matchbox)
+        api_cache_foreach(c->cache, MODEL_K_LC_IGNITION, queue_lifecycle, c);
 }
 
 static void on_lost(leader_t *l, const char *why, void *data)
@@ -314,6 +433,10 @@ int controller_start(uv_loop_t *loop, etcd_client_t *etcd, api_t *api,
         rc = workqueue_new(loop, &wq, process, c, &c->queue);
     if (rc == 0)
         rc = events_new(loop, etcd, cfg->prefix, c->name, 3600, &c->events);
+    if (rc == 0 && cfg->config && cfg->config->matchbox_uri && *cfg->config->matchbox_uri) {
+        snprintf(c->matchbox_uri, sizeof c->matchbox_uri, "%s", cfg->config->matchbox_uri);
+        rc = http_client_new(loop, NULL, &c->matchbox);
+    }
     if (rc == 0 && cfg->config) {
         model_err_t err = {{0}};
         rc = sync_new(cfg->config, &c->sync);
@@ -350,6 +473,9 @@ int controller_start(uv_loop_t *loop, etcd_client_t *etcd, api_t *api,
 static void resigned(void *data)
 {
     controller_t *c = data;
+    if (c->matchbox) /* requests in flight end with -ECANCELED */
+        http_client_close(c->matchbox, NULL, NULL);
+    c->matchbox = NULL;
     /* The session and the election go while the client is still open. */
     leader_free(c->leader);
     c->leader = NULL;
@@ -373,6 +499,8 @@ void controller_free(controller_t *c)
     c->cache->changed = NULL;
     api_set_extra_metrics(c->api, NULL, NULL);
     leader_free(c->leader);
+    if (c->matchbox)
+        http_client_close(c->matchbox, NULL, NULL);
     workqueue_free(c->queue);
     sync_free(c->sync);
     events_free(c->events);
@@ -393,7 +521,7 @@ char *controller_metrics_text(controller_t *c)
     FILE *f = open_memstream(&text, &len);
     if (!f)
         return NULL;
-    static const char *const names[] = {"scheduler", "sync"};
+    static const char *const names[] = {"scheduler", "sync", "lifecycle"};
     fprintf(f,
             "# HELP enjoliver_is_leader 1 when this replica leads.\n"
             "# TYPE enjoliver_is_leader gauge\n"
@@ -408,12 +536,12 @@ char *controller_metrics_text(controller_t *c)
             "# TYPE enjoliver_reconcile_total counter\n",
             c->name, c->leading ? 1 : 0, (unsigned long long)leader_terms(c->leader),
             workqueue_depth(c->queue));
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < 3; i++)
         fprintf(f, "enjoliver_reconcile_total{reconciler=\"%s\"} %llu\n", names[i],
                 (unsigned long long)c->runs[i]);
     fprintf(f, "# HELP enjoliver_reconcile_errors_total Reconciler runs that failed.\n"
                "# TYPE enjoliver_reconcile_errors_total counter\n");
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < 3; i++)
         fprintf(f, "enjoliver_reconcile_errors_total{reconciler=\"%s\"} %llu\n", names[i],
                 (unsigned long long)c->errors[i]);
     fprintf(f,

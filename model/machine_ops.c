@@ -164,8 +164,12 @@ static int plan_ignition(model_machine_op_t *op)
                      : json_is_string(last) ? json_incref(last)
                                             : json_null();
     json_decref(prev);
-    return record_put(mop, MODEL_K_LC_IGNITION,
-                      json_pack("{s:b, s:o}", "up_to_date", op->up_to_date, "last_change", change));
+    json_t *f = json_pack("{s:b, s:o}", "up_to_date", op->up_to_date, "last_change", change);
+    if (f && op->running_digest)
+        json_object_set_new(f, "running_digest", json_string(op->running_digest));
+    if (f && op->query)
+        json_object_set_new(f, "query", json_string(op->query));
+    return record_put(mop, MODEL_K_LC_IGNITION, f);
 }
 
 static const char *record_kind(model_machine_op_kind_t k)

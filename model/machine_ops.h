@@ -8,7 +8,9 @@
  *   schedules/<mac>          {"roles": [names, sorted]}
  *   lifecycle/rolling/<mac>  {"enable": bool, "strategy": name | null}
  *   lifecycle/install/<mac>  {"success": bool}
- *   lifecycle/ignition/<mac> {"up_to_date": bool, "last_change": date | null}
+ *   lifecycle/ignition/<mac> {"up_to_date": bool, "last_change": date | null,
+ *                             "running_digest", "query"} (the controller
+ *                             recomputes up_to_date when matchbox changes)
  *
  * done() errors beyond model/store.h's: -ENOENT when no machine has the
  * MAC (op.err says so).
@@ -34,10 +36,12 @@ typedef enum model_machine_op_kind_e {
 typedef struct model_machine_op_s {
     model_mac_op_t mop; /* first; mop.data is the caller's */
     model_machine_op_kind_t kind;
-    unsigned roles;            /* SCHEDULE_ADD */
-    model_strategy_t strategy; /* ROLLING_ENABLE */
-    bool success;              /* INSTALL_REPORT */
-    bool up_to_date;           /* IGNITION_REPORT */
+    unsigned roles;             /* SCHEDULE_ADD */
+    model_strategy_t strategy;  /* ROLLING_ENABLE */
+    bool success;               /* INSTALL_REPORT */
+    bool up_to_date;            /* IGNITION_REPORT */
+    const char *running_digest; /* IGNITION_REPORT: of what the node runs (borrowed) */
+    const char *query;          /* IGNITION_REPORT: the node's raw query (borrowed) */
     void (*done)(struct model_machine_op_s *op, int err, int64_t revision);
 } model_machine_op_t;
 

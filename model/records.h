@@ -18,4 +18,11 @@ unsigned model_rec_roles(json_t *schedule);
  * New reference. */
 json_t *model_rec_date_1123(json_t *rfc3339);
 
+/* The digest of an Ignition document: SHA-256 (hex) of its canonical JSON
+ * (keys sorted, compact), so that two documents equal as JSON values
+ * (object key order ignored, array order kept) have the same digest.
+ * 0, -EINVAL (not a JSON value), -ENOMEM. */
+#define MODEL_DIGEST_LEN 64
+int model_rec_digest(json_t *doc, char out[MODEL_DIGEST_LEN + 1]);
+
 #endif
