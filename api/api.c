@@ -46,6 +46,8 @@ int api_new(uv_loop_t *loop, etcd_client_t *etcd, const api_config_t *cfg, http_
     if (rc == 0)
         rc = api_ui_routes(api);
     if (rc == 0)
+        rc = api_rollout_routes(api);
+    if (rc == 0)
         rc = api_discovery_routes(api);
     if (rc == 0)
         rc = api_machine_write_routes(api);

@@ -55,6 +55,7 @@ int api_ops_routes(api_t *api);
 int api_backup_routes(api_t *api);
 int api_matchbox_routes(api_t *api);
 int api_ui_routes(api_t *api);
+int api_rollout_routes(api_t *api);
 
 /*
  * Answers a failed write: etcd unreachable or slow -> 503 with

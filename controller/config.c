@@ -425,6 +425,12 @@ static const kdef_t keys[] = {
      .type = T_BOOL,
      .off = OFF(sync_replace_ip_by_fqdn),
      .def = "false"},
+    /* The rolling-update policy (model/rollout.h). */
+    INTK(rollout_max_unavailable, "1", 1, 1000),
+    INTK(rollout_max_unavailable_per_group, "0", 0, 1000),
+    INTK(rollout_settle_seconds, "0", 0, 86400),
+    INTK(rollout_max_hold_seconds, "1800", 0, 604800),
+    STRK(rollout_window, "always", V_NONEMPTY),
 };
 #define N_KEYS (sizeof keys / sizeof keys[0])
 _Static_assert(N_KEYS == CONFIG_N_KEYS, "CONFIG_N_KEYS must be the number of keys[]");

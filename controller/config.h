@@ -94,7 +94,7 @@ typedef struct config_source_s {
 } config_source_t;
 
 /* The number of keys in the table (config.c checks it). */
-#define CONFIG_N_KEYS 63
+#define CONFIG_N_KEYS 68
 
 typedef struct config_s {
     /* ---- this daemon's own keys (YAML/env too) ---------------------------- */
@@ -186,6 +186,15 @@ typedef struct config_s {
     char *coreos_install_base_url;
     bool discovery_fqdn_verify;
     bool sync_replace_ip_by_fqdn;
+    /* The rolling-update policy: slots at once, per rack/group (0 = no
+     * limit), the pause after a release, the longest hold before a slot is
+     * reclaimed (0 = never), and the maintenance window ("always" or e.g.
+     * "Mon-Fri 02:00 4h UTC+01:00"). */
+    int rollout_max_unavailable;
+    int rollout_max_unavailable_per_group;
+    int rollout_settle_seconds;
+    int rollout_max_hold_seconds;
+    char *rollout_window;
 
     /* ---- bookkeeping ------------------------------------------------------- */
     char *config_file;                      /* the YAML file read, NULL = none */

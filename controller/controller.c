@@ -18,6 +18,8 @@
 #include "common/http_client.h"
 #include "events.h"
 #include "model/machine_ops.h"
+#include "model/rollout.h"
+#include "model/rollout_ops.h"
 #include "sync.h"
 #include "workqueue.h"
 
@@ -42,10 +44,13 @@ struct controller_s {
     int64_t flag_rev; /* the revision the sync flag last recorded */
     events_t *events;
     bool sync_failing;
-    /* Per reconciler (scheduler, sync, lifecycle): runs and failures. */
-    uint64_t runs[3], errors[3];
+    /* Per reconciler (scheduler, sync, lifecycle, rollout): runs, failures. */
+    uint64_t runs[4], errors[4];
     http_client_t *matchbox; /* the lifecycle's, NULL without matchbox */
     char matchbox_uri[256];
+    model_rollout_config_t rollout;
+    uv_timer_t *rollout_timer; /* re-decides when time alone changes the answer */
+    bool rollout_timer_ready;
 };
 
 /* ---- the scheduler ------------------------------------------------------- */
@@ -327,10 +332,188 @@ static int queue_lifecycle(const char *mac, json_t *rec, void *arg)
     return 0;
 }
 
+/* ---- rollout: who takes a slot now ---------------------------------------- */
+
+#define KEY_ROLLOUT "rollout"
+
+typedef struct ro_inputs_s {
+    controller_t *c;
+    model_rollout_node_t *nodes;
+    char (*macs)[MODEL_MAC_LEN + 1];
+    size_t n, cap;
+    int64_t next_ms; /* when to look again (0 = on changes only) */
+} ro_inputs_t;
+
+typedef struct ro_run_s {
+    model_ro_apply_t op; /* first */
+    controller_t *c;
+    const char **grant, **reclaim;
+    char (*macs)[MODEL_MAC_LEN + 1]; /* what grant and reclaim point into */
+} ro_run_t;
+
+static int64_t date_ms(json_t *v)
+{
+    int64_t ms = 0;
+    const char *s = json_string_value(v);
+    return s && model_rfc3339_parse(s, &ms) == 0 ? ms : 0;
+}
+
+static int ro_collect(const char *mac, json_t *schedule, void *arg)
+{
+    ro_inputs_t *w = arg;
+    controller_t *c = w->c;
+    if (w->n == w->cap) {
+        size_t cap = w->cap ? w->cap * 2 : 32;
+        model_rollout_node_t *nn = realloc(w->nodes, cap * sizeof(*nn));
+        if (nn)
+            w->nodes = nn;
+        char(*mm)[MODEL_MAC_LEN + 1] = realloc(w->macs, cap * sizeof(*mm));
+        if (mm)
+            w->macs = mm;
+        if (!nn || !mm)
+            return -ENOMEM;
+        w->cap = cap;
+    }
+    snprintf(w->macs[w->n], MODEL_MAC_LEN + 1, "%s", mac);
+    json_t *req = api_cache_get(c->cache, MODEL_K_RO_REQUESTS, mac);
+    json_t *slot = api_cache_get(c->cache, MODEL_K_RO_SLOTS, mac);
+    json_t *idx = api_cache_get(c->cache, MODEL_K_MACS, mac);
+    const char *uuid = json_string_value(json_object_get(idx, "uuid"));
+    json_t *m = uuid ? api_cache_get(c->cache, MODEL_K_MACHINES, uuid) : NULL;
+    json_t *lldp = json_object_get(model_rec_boot_iface(m), "lldp");
+    w->nodes[w->n] = (model_rollout_node_t){
+        .mac = NULL, /* set below, once the array stops moving */
+        .group = json_string_value(json_object_get(lldp, "chassis_name")),
+        .control_plane = (model_rec_roles(schedule) & MODEL_ROLE_ETCD_MEMBER) != 0,
+        .ready = true, /* ready checks come with the agent */
+        .requesting = req != NULL,
+        .requested_ms = date_ms(json_object_get(req, "requested")),
+        .holding = slot != NULL,
+        .held_since_ms = date_ms(json_object_get(slot, "granted")),
+    };
+    w->n++;
+    return 0;
+}
+
+static void ro_timer_fired(uv_timer_t *t)
+{
+    controller_t *c = t->data;
+    if (c->leading)
+        workqueue_add(c->queue, KEY_ROLLOUT);
+}
+
+static void ro_written(model_ro_apply_t *op, int err, int64_t revision)
+{
+    ro_run_t *r = (ro_run_t *)op;
+    controller_t *c = r->c;
+    (void)revision;
+    if (err) {
+        c->errors[3]++;
+        log_warn("rollout: write failed", "replica=%s err=%d reason=\"%s\"", c->name, err,
+                 op->op.err.msg);
+    }
+    for (size_t i = 0; !err && i < op->n_grant; i++) {
+        log_info("slot given", "replica=%s machine=%s", c->name, op->grant[i]);
+        events_emit(c->events, "slot-granted", op->grant[i], "rolling-update slot given");
+    }
+    for (size_t i = 0; !err && i < op->n_reclaim; i++) {
+        log_warn("slot reclaimed", "replica=%s machine=%s", c->name, op->reclaim[i]);
+        events_emit(c->events, "slot-reclaimed", op->reclaim[i],
+                    "held longer than %lld s: taken back",
+                    (long long)(c->rollout.max_hold_ms / 1000));
+    }
+    workqueue_done(c->queue, KEY_ROLLOUT, err == -ESTALE ? -EAGAIN : err);
+    free(r->grant);
+    free(r->reclaim);
+    free(r->macs);
+    free(r);
+}
+
+static void run_rollout(controller_t *c)
+{
+    if (!api_cache_revision(c->cache)) {
+        workqueue_done(c->queue, KEY_ROLLOUT, -EAGAIN);
+        return;
+    }
+    ro_inputs_t w = {.c = c};
+    int rc = api_cache_foreach(c->cache, MODEL_K_SCHEDULES, ro_collect, &w);
+    for (size_t i = 0; i < w.n; i++)
+        w.nodes[i].mac = w.macs[i];
+    json_t *state = api_cache_get(c->cache, MODEL_K_RO_STATE, "");
+    model_rollout_config_t cfg = c->rollout;
+    cfg.paused = json_is_true(json_object_get(state, "paused"));
+    int64_t last = date_ms(json_object_get(state, "last_release"));
+    int64_t now = model_now_ms();
+    model_rollout_decision_t d = {0};
+    if (rc == 0)
+        rc = model_rollout_decide(&cfg, w.nodes, w.n, last, now, &d);
+    /* Time alone may change the answer: look again when it does. */
+    int64_t next = 0;
+    for (size_t i = 0; rc == 0 && i < w.n; i++) {
+        int64_t at = 0;
+        if (d.wait && d.wait[i] == MODEL_WAIT_WINDOW)
+            at = now + 30000;
+        else if (d.wait && d.wait[i] == MODEL_WAIT_SETTLE)
+            at = last + cfg.settle_ms + 10;
+        if (w.nodes[i].holding && cfg.max_hold_ms)
+            at = at && at < w.nodes[i].held_since_ms + cfg.max_hold_ms + 10
+                     ? at
+                     : w.nodes[i].held_since_ms + cfg.max_hold_ms + 10;
+        if (at && (!next || at < next))
+            next = at;
+    }
+    if (next)
+        uv_timer_start(c->rollout_timer, ro_timer_fired, next > now ? (uint64_t)(next - now) : 1,
+                       0);
+    ro_run_t *r = rc == 0 && d.n_grant + d.n_reclaim ? calloc(1, sizeof(*r)) : NULL;
+    if (r) {
+        r->grant = calloc(d.n_grant + 1, sizeof(char *));
+        r->reclaim = calloc(d.n_reclaim + 1, sizeof(char *));
+    }
+    if (!r || !r->grant || !r->reclaim) {
+        if (r) {
+            free(r->grant);
+            free(r->reclaim);
+            free(r);
+        }
+        model_rollout_decision_free(&d);
+        free(w.nodes);
+        free(w.macs);
+        workqueue_done(c->queue, KEY_ROLLOUT, rc);
+        return;
+    }
+    /* The decision points into w.macs: the run owns that array now. */
+    r->c = c;
+    r->macs = w.macs;
+    for (size_t i = 0; i < d.n_grant; i++)
+        r->grant[i] = d.grant[i];
+    for (size_t i = 0; i < d.n_reclaim; i++)
+        r->reclaim[i] = d.reclaim[i];
+    r->op.grant = r->grant;
+    r->op.n_grant = d.n_grant;
+    r->op.reclaim = r->reclaim;
+    r->op.n_reclaim = d.n_reclaim;
+    r->op.by = c->name;
+    r->op.leader_rev = c->store.fence_rev;
+    model_rollout_decision_free(&d);
+    free(w.nodes);
+    rc = model_ro_apply_start(&c->store, &r->op, ro_written);
+    if (rc) {
+        free(r->grant);
+        free(r->reclaim);
+        free(r->macs);
+        free(r);
+        workqueue_done(c->queue, KEY_ROLLOUT, rc);
+    }
+}
+
 static void process(workqueue_t *q, const char *key, void *data)
 {
     controller_t *c = data;
-    int which = strcmp(key, KEY_SYNC) == 0 ? 1 : strncmp(key, KEY_LIFECYCLE, 10) == 0 ? 2 : 0;
+    int which = strcmp(key, KEY_SYNC) == 0             ? 1
+                : strncmp(key, KEY_LIFECYCLE, 10) == 0 ? 2
+                : strcmp(key, KEY_ROLLOUT) == 0        ? 3
+                                                       : 0;
     c->runs[which]++;
     if (!c->leading) {
         workqueue_done(q, key, 0);
@@ -342,6 +525,8 @@ static void process(workqueue_t *q, const char *key, void *data)
         run_sync(c);
     else if (strncmp(key, KEY_LIFECYCLE, strlen(KEY_LIFECYCLE)) == 0)
         run_lifecycle(c, key);
+    else if (strcmp(key, KEY_ROLLOUT) == 0)
+        run_rollout(c);
     else
         workqueue_done(q, key, 0);
 }
@@ -367,6 +552,9 @@ static void on_changed(const char *key, void *data)
     if (c->sync && (!*key || starts_with(key, c->prefix, MODEL_K_MACHINES) ||
                     starts_with(key, c->prefix, MODEL_K_SCHEDULES)))
         workqueue_add(c->queue, KEY_SYNC);
+    if (!*key || starts_with(key, c->prefix, "rollout/") ||
+        starts_with(key, c->prefix, MODEL_K_SCHEDULES))
+        workqueue_add(c->queue, KEY_ROLLOUT);
     /* matchbox changed (the sync flag moved) or a resync: every node's
      * Ignition may be outdated now. */
     if (c->matchbox && (!*key || starts_with(key, c->prefix, "sync-notify")))
@@ -389,6 +577,7 @@ static void on_elected(leader_t *l, const char *key, int64_t rev, void *data)
         workqueue_add(c->queue, KEY_SYNC);
     if (c->matchbox)
         api_cache_foreach(c->cache, MODEL_K_LC_IGNITION, queue_lifecycle, c);
+    workqueue_add(c->queue, KEY_ROLLOUT);
 }
 
 static void on_lost(leader_t *l, const char *why, void *data)
@@ -396,6 +585,7 @@ static void on_lost(leader_t *l, const char *why, void *data)
     controller_t *c = data;
     (void)l;
     c->leading = false;
+    uv_timer_stop(c->rollout_timer);
     events_emit(c->events, "leader-lost", NULL, "%s stopped leading: %s", c->name, why);
     /* In-flight writes still carry the old fence: etcd refuses them. */
     workqueue_pause(c->queue);
@@ -433,6 +623,27 @@ int controller_start(uv_loop_t *loop, etcd_client_t *etcd, api_t *api,
         rc = workqueue_new(loop, &wq, process, c, &c->queue);
     if (rc == 0)
         rc = events_new(loop, etcd, cfg->prefix, c->name, 3600, &c->events);
+    c->rollout_timer = malloc(sizeof(*c->rollout_timer));
+    if (rc == 0 && !c->rollout_timer)
+        rc = -ENOMEM;
+    if (rc == 0) {
+        uv_timer_init(loop, c->rollout_timer);
+        c->rollout_timer->data = c;
+        c->rollout_timer_ready = true;
+    }
+    c->rollout.max_unavailable = 1;
+    if (rc == 0 && cfg->config) {
+        const config_t *k = cfg->config;
+        model_err_t err = {{0}};
+        c->rollout.max_unavailable = (unsigned)k->rollout_max_unavailable;
+        c->rollout.max_unavailable_per_group = (unsigned)k->rollout_max_unavailable_per_group;
+        c->rollout.settle_ms = (int64_t)k->rollout_settle_seconds * 1000;
+        c->rollout.max_hold_ms = (int64_t)k->rollout_max_hold_seconds * 1000;
+        if (model_window_parse(k->rollout_window, &c->rollout.window, &err) != 0) {
+            log_error("bad rollout_window", "reason=\"%s\"", err.msg);
+            rc = -EINVAL;
+        }
+    }
     if (rc == 0 && cfg->config && cfg->config->matchbox_uri && *cfg->config->matchbox_uri) {
         snprintf(c->matchbox_uri, sizeof c->matchbox_uri, "%s", cfg->config->matchbox_uri);
         rc = http_client_new(loop, NULL, &c->matchbox);
@@ -452,6 +663,10 @@ int controller_start(uv_loop_t *loop, etcd_client_t *etcd, api_t *api,
     if (rc == 0)
         rc = leader_start(loop, etcd, &lc, &cbs, c, &c->leader);
     if (rc) {
+        if (c->rollout_timer_ready)
+            uv_close((uv_handle_t *)c->rollout_timer, (uv_close_cb)free);
+        else
+            free(c->rollout_timer);
         sync_free(c->sync);
         events_free(c->events);
         workqueue_free(c->queue);
@@ -499,6 +714,8 @@ void controller_free(controller_t *c)
     c->cache->changed = NULL;
     api_set_extra_metrics(c->api, NULL, NULL);
     leader_free(c->leader);
+    if (c->rollout_timer)
+        uv_close((uv_handle_t *)c->rollout_timer, (uv_close_cb)free);
     if (c->matchbox)
         http_client_close(c->matchbox, NULL, NULL);
     workqueue_free(c->queue);
@@ -521,7 +738,7 @@ char *controller_metrics_text(controller_t *c)
     FILE *f = open_memstream(&text, &len);
     if (!f)
         return NULL;
-    static const char *const names[] = {"scheduler", "sync", "lifecycle"};
+    static const char *const names[] = {"scheduler", "sync", "lifecycle", "rollout"};
     fprintf(f,
             "# HELP enjoliver_is_leader 1 when this replica leads.\n"
             "# TYPE enjoliver_is_leader gauge\n"
@@ -536,12 +753,12 @@ char *controller_metrics_text(controller_t *c)
             "# TYPE enjoliver_reconcile_total counter\n",
             c->name, c->leading ? 1 : 0, (unsigned long long)leader_terms(c->leader),
             workqueue_depth(c->queue));
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 4; i++)
         fprintf(f, "enjoliver_reconcile_total{reconciler=\"%s\"} %llu\n", names[i],
                 (unsigned long long)c->runs[i]);
     fprintf(f, "# HELP enjoliver_reconcile_errors_total Reconciler runs that failed.\n"
                "# TYPE enjoliver_reconcile_errors_total counter\n");
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 4; i++)
         fprintf(f, "enjoliver_reconcile_errors_total{reconciler=\"%s\"} %llu\n", names[i],
                 (unsigned long long)c->errors[i]);
     fprintf(f,

@@ -1,0 +1,218 @@
+/* The rolling-update records. See rollout_ops.h. */
+#include "model/rollout_ops.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/clock.h"
+#include "model/keys.h"
+
+static const char *boot(model_mac_op_t *mop)
+{
+    return mop->machine->facts.boot_mac;
+}
+
+static int ro_want(model_mac_op_t *mop)
+{
+    int rc = model_mac_op_want(mop, MODEL_K_LC_ROLLING, boot(mop));
+    rc = rc ? rc : model_mac_op_want(mop, MODEL_K_RO_REQUESTS, boot(mop));
+    rc = rc ? rc : model_mac_op_want(mop, MODEL_K_RO_SLOTS, boot(mop));
+    return rc ? rc : model_mac_op_want(mop, MODEL_K_RO_STATE, "");
+}
+
+static bool enabled(model_mac_op_t *mop)
+{
+    const model_kv_t *kv = model_mac_op_seen(mop, MODEL_K_LC_ROLLING, boot(mop));
+    json_t *j = kv && kv->value ? json_loadb(kv->value, kv->value_len, 0, NULL) : NULL;
+    bool on = json_is_true(json_object_get(j, "enable"));
+    json_decref(j);
+    return on;
+}
+
+static int plan_request(model_ro_op_t *op)
+{
+    model_mac_op_t *mop = &op->mop;
+    const model_kv_t *slot = model_mac_op_seen(mop, MODEL_K_RO_SLOTS, boot(mop));
+    if (slot && slot->value) {
+        op->granted = true;
+        op->slot_token = slot->mod_rev;
+        return MODEL_OP_NOTHING;
+    }
+    if (!enabled(mop)) {
+        model_err_set(&mop->op.err, NULL,
+                      "rolling updates are disabled for %s (POST /lifecycle/rolling/...)",
+                      boot(mop));
+        return -EPERM;
+    }
+    const model_kv_t *req = model_mac_op_seen(mop, MODEL_K_RO_REQUESTS, boot(mop));
+    if (req && req->value)
+        return MODEL_OP_NOTHING;
+    char date[MODEL_DATE_MAX];
+    return model_mac_op_put(mop, MODEL_K_RO_REQUESTS, boot(mop),
+                            json_pack("{s:i, s:s, s:s, s:s}", "schema", MODEL_SCHEMA, "mac",
+                                      boot(mop), "requested", model_rfc3339(mop->now_ms, date),
+                                      "query", op->query ? op->query : ""));
+}
+
+static int plan_release(model_ro_op_t *op)
+{
+    model_mac_op_t *mop = &op->mop;
+    const model_kv_t *slot = model_mac_op_seen(mop, MODEL_K_RO_SLOTS, boot(mop));
+    if (!slot || !slot->value) {
+        model_err_set(&mop->op.err, NULL, "%s holds no slot", boot(mop));
+        return -ENOENT;
+    }
+    if (slot->mod_rev != op->token) {
+        model_err_set(&mop->op.err, NULL, "token %lld is not the slot's (%lld): stale",
+                      (long long)op->token, (long long)slot->mod_rev);
+        return -ESTALE;
+    }
+    const model_kv_t *st = model_mac_op_seen(mop, MODEL_K_RO_STATE, "");
+    json_t *state = st && st->value ? json_loadb(st->value, st->value_len, 0, NULL) : NULL;
+    bool paused = json_is_true(json_object_get(state, "paused"));
+    json_decref(state);
+    char date[MODEL_DATE_MAX];
+    int rc = model_mac_op_delete(mop, MODEL_K_RO_SLOTS, boot(mop));
+    rc = rc ? rc : model_mac_op_delete(mop, MODEL_K_RO_REQUESTS, boot(mop));
+    return rc ? rc
+              : model_mac_op_put(mop, MODEL_K_RO_STATE, "",
+                                 json_pack("{s:i, s:b, s:s}", "schema", MODEL_SCHEMA, "paused",
+                                           paused, "last_release",
+                                           model_rfc3339(mop->now_ms, date)));
+}
+
+static int ro_plan(model_mac_op_t *mop)
+{
+    model_ro_op_t *op = (model_ro_op_t *)mop;
+    if (!mop->machine) {
+        model_err_set(&mop->op.err, NULL, "no machine has the MAC %s", mop->mac);
+        return -ENOENT;
+    }
+    return op->kind == MODEL_RO_REQUEST ? plan_request(op) : plan_release(op);
+}
+
+static void ro_done(model_mac_op_t *mop, int err, int64_t revision)
+{
+    model_ro_op_t *op = (model_ro_op_t *)mop;
+    op->done(op, err, revision);
+}
+
+int model_ro_op_start(model_store_t *st, model_ro_op_t *op, const char *mac,
+                      void (*done)(model_ro_op_t *op, int err, int64_t revision))
+{
+    if (!op || !mac || !done || strlen(mac) != MODEL_MAC_LEN)
+        return -EINVAL;
+    memcpy(op->mop.mac, mac, MODEL_MAC_LEN + 1);
+    op->mop.want = ro_want;
+    op->mop.plan = ro_plan;
+    op->mop.done = ro_done;
+    op->granted = false;
+    op->slot_token = 0;
+    op->done = done;
+    return model_mac_op_start(st, &op->mop);
+}
+
+/* ---- the leader's grants and reclaims -------------------------------------- */
+
+static int apply_keys(model_op_t *op)
+{
+    model_ro_apply_t *a = (model_ro_apply_t *)op;
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < a->n_grant; i++) {
+        rc = model_op_want(op, MODEL_K_RO_REQUESTS, a->grant[i]);
+        rc = rc ? rc : model_op_want(op, MODEL_K_RO_SLOTS, a->grant[i]);
+    }
+    for (size_t i = 0; rc == 0 && i < a->n_reclaim; i++)
+        rc = model_op_want(op, MODEL_K_RO_SLOTS, a->reclaim[i]);
+    return rc;
+}
+
+static int apply_plan(model_op_t *op)
+{
+    model_ro_apply_t *a = (model_ro_apply_t *)op;
+    char date[MODEL_DATE_MAX];
+    model_rfc3339(a->now_ms, date);
+    for (size_t i = 0; i < a->n_grant; i++) {
+        const model_kv_t *req = model_op_seen(op, MODEL_K_RO_REQUESTS, a->grant[i]);
+        const model_kv_t *slot = model_op_seen(op, MODEL_K_RO_SLOTS, a->grant[i]);
+        if (!req || !req->value || (slot && slot->value)) {
+            model_err_set(&op->err, NULL, "%s changed meanwhile", a->grant[i]);
+            return -ESTALE;
+        }
+        int rc = model_op_put(op, MODEL_K_RO_SLOTS, a->grant[i],
+                              json_pack("{s:i, s:s, s:s, s:s, s:I}", "schema", MODEL_SCHEMA, "mac",
+                                        a->grant[i], "granted", date, "by", a->by ? a->by : "",
+                                        "leader_rev", (json_int_t)a->leader_rev));
+        if (rc)
+            return rc;
+    }
+    for (size_t i = 0; i < a->n_reclaim; i++) {
+        int rc = model_op_delete(op, MODEL_K_RO_SLOTS, a->reclaim[i], 0);
+        rc = rc ? rc : model_op_delete(op, MODEL_K_RO_REQUESTS, a->reclaim[i], 0);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+static void apply_done(model_op_t *op, int err, int64_t revision)
+{
+    model_ro_apply_t *a = (model_ro_apply_t *)op;
+    a->done(a, err, revision);
+}
+
+static const model_op_vtable_t apply_vt = {apply_keys, apply_plan, apply_done};
+
+int model_ro_apply_start(model_store_t *st, model_ro_apply_t *op,
+                         void (*done)(model_ro_apply_t *op, int err, int64_t revision))
+{
+    if (!st || !op || !done || op->n_grant + op->n_reclaim == 0)
+        return -EINVAL;
+    op->now_ms = model_now_ms();
+    op->done = done;
+    op->op.vt = &apply_vt;
+    return model_op_start(st, &op->op);
+}
+
+/* ---- pause / resume ------------------------------------------------------------ */
+
+static int pause_keys(model_op_t *op)
+{
+    return model_op_want(op, MODEL_K_RO_STATE, "");
+}
+
+static int pause_plan(model_op_t *op)
+{
+    model_ro_pause_t *p = (model_ro_pause_t *)op;
+    const model_kv_t *st = model_op_seen(op, MODEL_K_RO_STATE, "");
+    json_t *state = st && st->value ? json_loadb(st->value, st->value_len, 0, NULL) : json_object();
+    if (!state)
+        state = json_object();
+    if (st && st->value && json_is_true(json_object_get(state, "paused")) == p->paused) {
+        json_decref(state);
+        return MODEL_OP_NOTHING;
+    }
+    json_object_set_new(state, "schema", json_integer(MODEL_SCHEMA));
+    json_object_set_new(state, "paused", json_boolean(p->paused));
+    return model_op_put(op, MODEL_K_RO_STATE, "", state);
+}
+
+static void pause_done(model_op_t *op, int err, int64_t revision)
+{
+    model_ro_pause_t *p = (model_ro_pause_t *)op;
+    p->done(p, err, revision);
+}
+
+static const model_op_vtable_t pause_vt = {pause_keys, pause_plan, pause_done};
+
+int model_ro_pause_start(model_store_t *st, model_ro_pause_t *op, bool paused,
+                         void (*done)(model_ro_pause_t *op, int err, int64_t revision))
+{
+    if (!st || !op || !done)
+        return -EINVAL;
+    op->paused = paused;
+    op->done = done;
+    op->op.vt = &pause_vt;
+    return model_op_start(st, &op->op);
+}

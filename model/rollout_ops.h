@@ -1,0 +1,75 @@
+/*
+ * The rolling-update records and their writes (the decision is in
+ * model/rollout.h):
+ *
+ *   rollout/requests/<mac>  {"requested", "query"}: a node asks for a slot
+ *   rollout/slots/<mac>     {"granted", "by", "leader_rev"}: the leader gave
+ *                           it one; the slot key's mod revision is the
+ *                           node's token (it presents it to release)
+ *   rollout/state           {"paused", "last_release"}
+ *
+ * Requests and releases come from nodes through the API (by any MAC of the
+ * machine, which must have rolling updates enabled); grants and reclaims
+ * are the leader's, fenced.
+ */
+#ifndef MODEL_ROLLOUT_OPS_H
+#define MODEL_ROLLOUT_OPS_H
+
+#include <stdbool.h>
+
+#include "model/mac_op.h"
+
+#define MODEL_K_RO_REQUESTS "rollout/requests/"
+#define MODEL_K_RO_SLOTS "rollout/slots/"
+#define MODEL_K_RO_STATE "rollout/state"
+
+typedef enum model_ro_kind_e {
+    MODEL_RO_REQUEST, /* ask for a slot (idempotent) */
+    MODEL_RO_RELEASE, /* give it back, with the token */
+} model_ro_kind_t;
+
+typedef struct model_ro_op_s {
+    model_mac_op_t mop; /* first; mop.data is the caller's */
+    model_ro_kind_t kind;
+    const char *query; /* REQUEST: the node's raw query (borrowed) */
+    int64_t token;     /* RELEASE: the slot's mod revision */
+    /* Results, valid in done(): the slot held (REQUEST), its token. */
+    bool granted;
+    int64_t slot_token;
+    void (*done)(struct model_ro_op_s *op, int err, int64_t revision);
+} model_ro_op_t;
+
+/* done() errors: -ENOENT unknown MAC (or no slot to release), -EPERM
+ * rolling updates disabled for the machine, -ESTALE wrong token. */
+int model_ro_op_start(model_store_t *st, model_ro_op_t *op, const char *mac,
+                      void (*done)(model_ro_op_t *op, int err, int64_t revision));
+
+/* The leader's writes: grant slots to `grant` (each with a request and no
+ * slot, as read) and take back `reclaim` (slot and request deleted), in
+ * ONE Txn on a fenced store. */
+typedef struct model_ro_apply_s {
+    model_op_t op; /* first */
+    const char *const *grant;
+    size_t n_grant;
+    const char *const *reclaim;
+    size_t n_reclaim;
+    const char *by;
+    int64_t leader_rev;
+    int64_t now_ms;
+    void (*done)(struct model_ro_apply_s *op, int err, int64_t revision);
+} model_ro_apply_t;
+
+int model_ro_apply_start(model_store_t *st, model_ro_apply_t *op,
+                         void (*done)(model_ro_apply_t *op, int err, int64_t revision));
+
+/* Pause or resume the rollout (keeps last_release). */
+typedef struct model_ro_pause_s {
+    model_op_t op;
+    bool paused;
+    void (*done)(struct model_ro_pause_s *op, int err, int64_t revision);
+} model_ro_pause_t;
+
+int model_ro_pause_start(model_store_t *st, model_ro_pause_t *op, bool paused,
+                         void (*done)(model_ro_pause_t *op, int err, int64_t revision));
+
+#endif
