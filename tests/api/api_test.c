@@ -210,6 +210,21 @@ void api_req(api_env_t *env, const char *method, const char *path, const char *b
     curl_easy_cleanup(c);
 }
 
+int api_wait_body(api_env_t *env, const char *path, const char *needle, unsigned ms)
+{
+    api_resp_t r = {0};
+    uint64_t t0 = t_now_ms();
+    int found = 0;
+    do {
+        api_req(env, "GET", path, NULL, 0, &r);
+        found = r.body && strstr(r.body, needle) != NULL;
+        if (!found)
+            t_sleep_ms(20);
+    } while (!found && t_now_ms() - t0 < ms);
+    api_resp_free(&r);
+    return found;
+}
+
 void api_resp_free(api_resp_t *r)
 {
     free(r->body);

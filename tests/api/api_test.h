@@ -50,6 +50,8 @@ void api_env_resume(api_env_t *env);
 void api_req(api_env_t *env, const char *method, const char *path, const char *body, size_t len,
              api_resp_t *r);
 void api_resp_free(api_resp_t *r);
+/* GETs path until the body contains needle (1) or ms passed (0). */
+int api_wait_body(api_env_t *env, const char *path, const char *needle, unsigned ms);
 
 /* A fixture of ../shared/spec/fixtures, NUL-terminated; free() it. */
 char *api_fixture(const char *name, size_t *len);

@@ -108,14 +108,12 @@ int main(int argc, char **argv)
     wait_up_to_date(0, 5000);
     t_log("outdated by the leader %llu ms after matchbox changed, with no report from the node",
           (unsigned long long)(t_now_ms() - t0));
-    api_req(&env, "GET", "/events?machine=52:54:00:e8:32:5b", NULL, 0, &r);
-    CHECK(strstr(r.body, "\"machine-outdated\"") != NULL);
+    CHECK(api_wait_body(&env, "/events?machine=52:54:00:e8:32:5b", "\"machine-outdated\"", 2000));
 
     serve(DOC_A);
     api_req(&env, "POST", "/sync-notify", NULL, 0, &r);
     wait_up_to_date(1, 5000);
-    api_req(&env, "GET", "/events?machine=52:54:00:e8:32:5b", NULL, 0, &r);
-    CHECK(strstr(r.body, "\"machine-up-to-date\"") != NULL);
+    CHECK(api_wait_body(&env, "/events?machine=52:54:00:e8:32:5b", "\"machine-up-to-date\"", 2000));
     t_log("up to date again once matchbox serves the node's Ignition");
 
     api_resp_free(&r);

@@ -139,6 +139,9 @@ static void test_example(void)
 /* The event log and the metrics say what the leader did. */
 static void test_events_and_metrics(void)
 {
+    /* Events follow the writes they report: wait for the last kind. */
+    CHECK(api_wait_body(&env, "/events?limit=1000", "\"files-written\"", 2000));
+    CHECK(api_wait_body(&env, "/events?machine=52:54:00:ea:6f:41", "\"role-given\"", 2000));
     api_req(&env, "GET", "/events?machine=52-54-00-EA-6F-41", NULL, 0, &r);
     CHECKF(r.status == 200, "%ld %s", r.status, r.body);
     json_t *list = json_loads(r.body, 0, NULL);
