@@ -210,6 +210,37 @@ void api_req(api_env_t *env, const char *method, const char *path, const char *b
     curl_easy_cleanup(c);
 }
 
+pid_t api_standin_start(const char *bin, const char *dir, unsigned *port)
+{
+    int fds[2];
+    CHECK(pipe(fds) == 0);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        dup2(fds[1], 1);
+        close(fds[0]);
+        execl(bin, bin, dir, (char *)NULL);
+        _exit(127);
+    }
+    close(fds[1]);
+    char line[64] = "";
+    FILE *f = fdopen(fds[0], "r");
+    CHECK(f && fgets(line, sizeof line, f));
+    fclose(f);
+    *port = 0;
+    CHECK(sscanf(line, "PORT=%u", port) == 1 && *port);
+    return pid;
+}
+
+void api_standin_stop(pid_t pid)
+{
+    if (pid > 0) {
+        kill(pid, SIGTERM);
+        waitpid(pid, NULL, 0);
+    }
+}
+
 int api_wait_body(api_env_t *env, const char *path, const char *needle, unsigned ms)
 {
     api_resp_t r = {0};

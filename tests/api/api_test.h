@@ -50,6 +50,11 @@ void api_env_resume(api_env_t *env);
 void api_req(api_env_t *env, const char *method, const char *path, const char *body, size_t len,
              api_resp_t *r);
 void api_resp_free(api_resp_t *r);
+/* Starts the stand-in matchbox (matchbox_standin.c) serving dir; returns
+ * its pid and sets *port. api_standin_stop() ends it (SIGTERM, reaped). */
+pid_t api_standin_start(const char *bin, const char *dir, unsigned *port);
+void api_standin_stop(pid_t pid);
+
 /* GETs path until the body contains needle (1) or ms passed (0). */
 int api_wait_body(api_env_t *env, const char *path, const char *needle, unsigned ms);
 

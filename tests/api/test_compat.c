@@ -114,29 +114,6 @@ static void put_file(const char *rel, const char *fixture)
     free(t);
 }
 
-static unsigned start_standin(const char *bin)
-{
-    int fds[2];
-    CHECK(pipe(fds) == 0);
-    standin = fork();
-    CHECK(standin >= 0);
-    if (standin == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        dup2(fds[1], 1);
-        close(fds[0]);
-        execl(bin, bin, dir, (char *)NULL);
-        _exit(127);
-    }
-    close(fds[1]);
-    char line[64] = "";
-    FILE *f = fdopen(fds[0], "r");
-    CHECK(f && fgets(line, sizeof line, f));
-    fclose(f);
-    unsigned port = 0;
-    CHECK(sscanf(line, "PORT=%u", &port) == 1 && port);
-    return port;
-}
-
 static void scenario(void)
 {
     char name[64];
@@ -237,8 +214,7 @@ static void scenario(void)
     step("GET", "/backup/export", NULL, 200, "backup-export-response.json", export_fixed);
     step("POST", "/backup/db", NULL, 200, "backup-db-response.json", NULL);
 
-    kill(standin, SIGTERM);
-    waitpid(standin, NULL, 0);
+    api_standin_stop(standin);
     standin = -1;
     t_sleep_ms(1100); /* past the reuse of the last probe */
     step("GET", "/healthz", NULL, 503, "healthz-response-matchbox-down.json", NULL);
@@ -272,7 +248,8 @@ int main(int argc, char **argv)
     CHECK(mkdir(sub, 0755) == 0);
     put_file("ipxe", "discovery-post-response-new.json"); /* any 200 body will do */
     put_file("ignition/default.json", "lifecycle-ignition-post-body.json");
-    unsigned port = start_standin(argv[2]);
+    unsigned port;
+    standin = api_standin_start(argv[2], dir, &port);
     char uri[64], backups[600];
     snprintf(uri, sizeof uri, "http://127.0.0.1:%u", port);
     snprintf(backups, sizeof backups, "%s/backups", dir);

@@ -37,38 +37,6 @@ static void put_file(const char *rel, const char *text)
     fclose(f);
 }
 
-static unsigned start_standin(const char *bin)
-{
-    int fds[2];
-    CHECK(pipe(fds) == 0);
-    standin = fork();
-    CHECK(standin >= 0);
-    if (standin == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        dup2(fds[1], 1);
-        close(fds[0]);
-        execl(bin, bin, dir, (char *)NULL);
-        _exit(127);
-    }
-    close(fds[1]);
-    char line[64] = "";
-    FILE *f = fdopen(fds[0], "r");
-    CHECK(f && fgets(line, sizeof line, f));
-    fclose(f);
-    unsigned port = 0;
-    CHECK(sscanf(line, "PORT=%u", &port) == 1 && port);
-    return port;
-}
-
-static void stop_standin(void)
-{
-    if (standin > 0) {
-        kill(standin, SIGTERM);
-        waitpid(standin, NULL, 0);
-        standin = -1;
-    }
-}
-
 static void test_health(void)
 {
     request("GET", "/healthz", NULL);
@@ -190,7 +158,8 @@ static void test_lifecycle_ignition(void)
 
 static void test_matchbox_down(void)
 {
-    stop_standin();
+    api_standin_stop(standin);
+    standin = -1;
     uint64_t t0 = t_now_ms();
     request("GET", "/ipxe?mac=52-54-00-e8-32-5b", NULL);
     CHECKF(r.status == 502 && strstr(r.body, "\"error\""), "%ld %s", r.status, r.body);
@@ -208,7 +177,8 @@ int main(int argc, char **argv)
     char sub[600];
     snprintf(sub, sizeof sub, "%s/ignition", dir);
     CHECK(mkdir(sub, 0755) == 0);
-    unsigned port = start_standin(argv[2]);
+    unsigned port;
+    standin = api_standin_start(argv[2], dir, &port);
     char uri[64];
     snprintf(uri, sizeof uri, "http://127.0.0.1:%u", port);
     const char *flags[] = {"--matchbox-uri", uri, NULL};

@@ -33,31 +33,6 @@ static void serve(const char *doc)
     fclose(f);
 }
 
-static unsigned start_standin(const char *bin, pid_t *pid)
-{
-    int fds[2];
-    CHECK(pipe(fds) == 0);
-    *pid = fork();
-    CHECK(*pid >= 0);
-    if (*pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        dup2(fds[1], 1);
-        close(fds[0]);
-        char mb[600];
-        snprintf(mb, sizeof mb, "%s/mb", dir);
-        execl(bin, bin, mb, (char *)NULL);
-        _exit(127);
-    }
-    close(fds[1]);
-    char line[64] = "";
-    FILE *f = fdopen(fds[0], "r");
-    CHECK(f && fgets(line, sizeof line, f));
-    fclose(f);
-    unsigned port = 0;
-    CHECK(sscanf(line, "PORT=%u", &port) == 1 && port);
-    return port;
-}
-
 /* Waits until GET /lifecycle/ignition shows up-to-date == want. */
 static void wait_up_to_date(int want, unsigned ms)
 {
@@ -81,8 +56,10 @@ int main(int argc, char **argv)
     CHECK(argc == 3);
     CHECK(mkdtemp(dir) != NULL);
     CHECK(t_system("mkdir -p '%s/mb/ignition' '%s/sync'", dir, dir) == 0);
-    pid_t standin;
-    unsigned port = start_standin(argv[2], &standin);
+    char mb[600];
+    unsigned port;
+    snprintf(mb, sizeof mb, "%s/mb", dir);
+    pid_t standin = api_standin_start(argv[2], mb, &port);
     char uri[64], sync[600];
     snprintf(uri, sizeof uri, "http://127.0.0.1:%u", port);
     snprintf(sync, sizeof sync, "%s/sync", dir);
@@ -118,8 +95,7 @@ int main(int argc, char **argv)
 
     api_resp_free(&r);
     api_env_stop(&env);
-    kill(standin, SIGTERM);
-    waitpid(standin, NULL, 0);
+    api_standin_stop(standin);
     t_system("rm -rf '%s'", dir);
     t_log("test_lifecycle: all passed");
     return 0;
