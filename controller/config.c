@@ -336,7 +336,8 @@ static const kdef_t keys[] = {
      .def = "3",
      .flags = K_ODD,
      .min = 1,
-     .max = 99},
+     /* The control plane is given in one Txn (model/scheduler.h). */
+     .max = 31},
     {.name = "extra_selectors",
      .type = T_DICT,
      .off = OFF(extra_selectors),

@@ -160,6 +160,8 @@ static void run_scheduler(controller_t *c)
     r->op.by = c->name;
     rc = model_sched_op_start(&c->store, &r->op, &r->plan, sched_written);
     if (rc) {
+        c->errors[0]++;
+        log_warn("scheduler: cannot start the write; retrying", "replica=%s err=%d", c->name, rc);
         model_sched_plan_free(&r->plan);
         free(r);
         workqueue_done(c->queue, KEY_SCHEDULER, rc);

@@ -190,7 +190,7 @@ int model_rollout_decide(const model_rollout_config_t *cfg, const model_rollout_
     for (size_t k = 0; k < nr; k++) {
         size_t i = order[k];
         model_rollout_wait_t w = global;
-        if (w == MODEL_WAIT_NONE && held >= cap)
+        if (w == MODEL_WAIT_NONE && (held >= cap || out->n_grant >= MODEL_ROLLOUT_BATCH))
             w = MODEL_WAIT_CAPACITY;
         if (w == MODEL_WAIT_NONE && cfg->max_unavailable_per_group &&
             group_holders(nodes, n, i, holds) >= cfg->max_unavailable_per_group)

@@ -26,6 +26,10 @@
 
 #include "model/validate.h"
 
+/* The most grants and the most reclaims of one decision: their write is
+ * one Txn within etcd's operation limit; the rest comes next round. */
+#define MODEL_ROLLOUT_BATCH 32
+
 typedef struct model_window_s {
     bool enabled;       /* false: always open */
     uint8_t days;       /* bit 0 = Sunday ... bit 6 = Saturday */

@@ -31,6 +31,8 @@ int model_sched_plan(const model_sched_input_t *in, size_t n, size_t roster_memb
     size_t take_cp = need && na >= need ? need : 0;
     bool complete = roster_members + take_cp >= expected_cp;
     size_t take_nodes = complete ? na - take_cp : 0;
+    if (take_nodes > MODEL_SCHED_BATCH)
+        take_nodes = MODEL_SCHED_BATCH; /* the next run takes the rest */
     out->cp = calloc(take_cp ? take_cp : 1, sizeof(*out->cp));
     out->nodes = calloc(take_nodes ? take_nodes : 1, sizeof(*out->nodes));
     if (!out->cp || !out->nodes) {

@@ -36,6 +36,12 @@ typedef struct model_sched_input_s {
     bool scheduled; /* has a schedules/ record */
 } model_sched_input_t;
 
+/* The most machines one plan gives roles to: a write of one plan must stay
+ * within etcd's limit of operations per Txn (--max-txn-ops, 128 by
+ * default) and the snapshot's keys; the rest waits for the next run, which
+ * the write itself triggers. */
+#define MODEL_SCHED_BATCH 32
+
 typedef struct model_sched_plan_s {
     char (*cp)[MODEL_MAC_LEN + 1]; /* to get the control-plane roles */
     size_t n_cp;

@@ -158,8 +158,25 @@ static void test_windows(void)
     model_rollout_decision_free(&d);
 }
 
+static void test_batch(void)
+{
+    enum { N = 50 };
+    model_rollout_node_t n[N];
+    char macs[N][18];
+    for (int i = 0; i < N; i++) {
+        snprintf(macs[i], sizeof macs[i], "02:00:00:00:00:%02x", i);
+        n[i] = node(macs[i], NULL, false, true, i);
+    }
+    model_rollout_config_t c = {.max_unavailable = 1000};
+    model_rollout_decision_t d;
+    CHECK(model_rollout_decide(&c, n, N, 0, 1000, &d) == 0);
+    CHECK(d.n_grant == MODEL_ROLLOUT_BATCH && d.wait[N - 1] == MODEL_WAIT_CAPACITY);
+    model_rollout_decision_free(&d);
+}
+
 int main(void)
 {
+    test_batch();
     test_capacity_and_order();
     test_quorum();
     test_groups();

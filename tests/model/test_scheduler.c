@@ -5,6 +5,7 @@
  * plane, machines without a boot interface or already scheduled left
  * alone, and determinism whatever the input order.
  */
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "check.h"
@@ -92,8 +93,27 @@ static void test_deterministic(void)
     model_sched_plan_free(&pb);
 }
 
+/* Many machines at once: one plan takes a batch (one Txn stays within
+ * etcd's operation limit), the next run the rest. */
+static void test_batches(void)
+{
+    enum { N = 100 };
+    model_sched_input_t in[N];
+    char macs[N][18];
+    for (int i = 0; i < N; i++) {
+        snprintf(macs[i], sizeof macs[i], "02:00:00:00:%02x:%02x", i / 256, i % 256);
+        in[i] = m(macs[i], true, false);
+    }
+    model_sched_plan_t p;
+    CHECK(model_sched_plan(in, N, 3, 3, &p) == 0);
+    CHECK(p.n_cp == 0 && p.n_nodes == MODEL_SCHED_BATCH && p.waiting == N - MODEL_SCHED_BATCH);
+    CHECK(strcmp(p.nodes[0], "02:00:00:00:00:00") == 0);
+    model_sched_plan_free(&p);
+}
+
 int main(void)
 {
+    test_batches();
     test_original_example();
     test_all_or_nothing();
     test_never_over_schedule();
