@@ -518,3 +518,21 @@ void rec_history(rec_t *r, rec_log_t *out)
     rec_say("history: %zu events, revisions %" PRId64 "..%" PRId64, out->n, r->rev0 + 1,
             rev_end - 1);
 }
+
+void rec_fail_at(const rec_log_t *h, size_t i, const char *fmt, ...)
+{
+    rec_dump(h, i, 12, 4);
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    rec_fail(__FILE__, __LINE__, "history, revision %" PRId64 ": %s", h->ev[i].rev, msg);
+}
+
+int rec_name_index(const char *name, char letter, int n)
+{
+    char *end;
+    long k = name[0] == letter ? strtol(name + 1, &end, 10) : -1;
+    return k >= 0 && k < n && name[1] && !*end ? (int)k : -1;
+}

@@ -115,6 +115,14 @@ void rec_log_free(rec_log_t *l);
 /* Prints the events of l around index i (stderr). */
 void rec_dump(const rec_log_t *l, size_t i, size_t before, size_t after);
 
+/* A failed check about history event i: dumps the events around it, then
+ * fails with the revision and the message. */
+void rec_fail_at(const rec_log_t *h, size_t i, const char *fmt, ...)
+    __attribute__((noreturn, format(printf, 3, 4)));
+
+/* The index k of a contender named "<letter><k>", k < n, or -1. */
+int rec_name_index(const char *name, char letter, int n);
+
 /* A set of keys, replayed from events (strings borrowed from the events). */
 typedef struct rec_kv_s {
     const char *key, *val;

@@ -203,19 +203,6 @@ typedef struct {
     int starts, ends;
 } cstate_t;
 
-static void fail_at(const rec_log_t *h, size_t i, const char *fmt, ...)
-    __attribute__((noreturn, format(printf, 3, 4)));
-static void fail_at(const rec_log_t *h, size_t i, const char *fmt, ...)
-{
-    rec_dump(h, i, 12, 4);
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    rec_fail(__FILE__, __LINE__, "history, revision %" PRId64 ": %s", h->ev[i].rev, msg);
-}
-
 static cstate_t *cstate(cstate_t *cs, const char *name)
 {
     for (int k = 0; k < n_names; k++)
@@ -241,14 +228,14 @@ static void check_history(rec_t *r, const rec_log_t *h, const term_t *killed, co
         if ((who = rec_key_in(r, e->key, "election/"))) {
             if (!e->del) {
                 if (!cstate(cs, e->val))
-                    fail_at(h, i, "election key %s has the value \"%s\", no contender's name",
-                            e->key, e->val);
+                    rec_fail_at(h, i, "election key %s has the value \"%s\", no contender's name",
+                                e->key, e->val);
                 if (e->lease == 0 || e->version != 1 || rec_set_find(&el, e->key))
-                    fail_at(h, i, "election key %s: not a lease-bound creation", e->key);
+                    rec_fail_at(h, i, "election key %s: not a lease-bound creation", e->key);
             } else {
                 const rec_kv_t *kv = rec_set_find(&el, e->key);
                 if (!kv)
-                    fail_at(h, i, "deletion of %s, which does not exist", e->key);
+                    rec_fail_at(h, i, "deletion of %s, which does not exist", e->key);
                 if (!strcmp(e->key, killed->key) && kv->create_rev == killed->crev)
                     del_killed = e->rev;
                 if (!strcmp(e->key, stopped->key) && kv->create_rev == stopped->crev)
@@ -260,25 +247,25 @@ static void check_history(rec_t *r, const rec_log_t *h, const term_t *killed, co
             int what = e->del ? -1 : parse_work(e->val, &tok);
             cstate_t *c = cstate(cs, who);
             if (what < 0 || !c)
-                fail_at(h, i, "unexpected work event on %s (\"%s\")", e->key, e->val);
+                rec_fail_at(h, i, "unexpected work event on %s (\"%s\")", e->key, e->val);
             /* The write comes from the leader at this revision, with its token. */
             const rec_kv_t *lead = rec_set_lowest(&el);
             if (!lead)
-                fail_at(h, i, "work write by %s while no candidate exists", who);
+                rec_fail_at(h, i, "work write by %s while no candidate exists", who);
             if (strcmp(lead->val, who) || lead->create_rev != tok)
-                fail_at(h, i, "work write \"%s\" by %s, who is not the leader at this revision",
-                        e->val, who);
+                rec_fail_at(h, i, "work write \"%s\" by %s, who is not the leader at this revision",
+                            e->val, who);
             if (what == 0) {
                 if (c->open)
-                    fail_at(h, i, "%s starts a term with the previous one not ended", who);
+                    rec_fail_at(h, i, "%s starts a term with the previous one not ended", who);
                 /* Terms never overlap: every other open term has lost its key. */
                 for (int k = 0; k < n_names; k++) {
                     if (&cs[k] == c || !cs[k].open)
                         continue;
                     for (size_t j = 0; j < el.n; j++)
                         if (el.kv[j].create_rev == cs[k].open && !strcmp(el.kv[j].val, cs[k].name))
-                            fail_at(h, i, "%s starts while the term of %s is still on", who,
-                                    cs[k].name);
+                            rec_fail_at(h, i, "%s starts while the term of %s is still on", who,
+                                        cs[k].name);
                     cs[k].open = 0; /* its key is gone: that term is over */
                 }
                 c->open = tok;
@@ -288,17 +275,17 @@ static void check_history(rec_t *r, const rec_log_t *h, const term_t *killed, co
                     started_after_stop = 1;
             } else {
                 if (c->open != tok)
-                    fail_at(h, i, "%s ends a term (\"%s\") it did not start", who, e->val);
+                    rec_fail_at(h, i, "%s ends a term (\"%s\") it did not start", who, e->val);
                 c->open = 0;
                 c->ends++;
             }
             if (del_killed && !strcmp(who, killed->name))
-                fail_at(h, i, "a write of %s landed after its lease expired (%s)", who, e->val);
+                rec_fail_at(h, i, "a write of %s landed after its lease expired (%s)", who, e->val);
             if (del_stopped && !strcmp(who, stopped->name))
-                fail_at(h, i, "a write of the paused ex-leader %s landed after it lost (%s)", who,
-                        e->val);
+                rec_fail_at(h, i, "a write of the paused ex-leader %s landed after it lost (%s)",
+                            who, e->val);
         } else {
-            fail_at(h, i, "unexpected key %s", e->key);
+            rec_fail_at(h, i, "unexpected key %s", e->key);
         }
         /* At the end of each revision: follow the leader. */
         if (i + 1 < h->n && h->ev[i + 1].rev == e->rev)
@@ -310,7 +297,7 @@ static void check_history(rec_t *r, const rec_log_t *h, const term_t *killed, co
         }
         if (del_killed == e->rev) {
             if (!lead || !strcmp(lead->val, killed->name))
-                fail_at(h, i, "no other leader once the key of %s was deleted", killed->name);
+                rec_fail_at(h, i, "no other leader once the key of %s was deleted", killed->name);
             after_kill = lead->val;
         }
     }

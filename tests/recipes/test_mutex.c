@@ -25,26 +25,6 @@
 #define N_CONTENDERS 20
 #define ROUNDS 5
 
-static void fail_at(const rec_log_t *h, size_t i, const char *fmt, ...)
-    __attribute__((noreturn, format(printf, 3, 4)));
-static void fail_at(const rec_log_t *h, size_t i, const char *fmt, ...)
-{
-    rec_dump(h, i, 12, 4);
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    rec_fail(__FILE__, __LINE__, "history, revision %" PRId64 ": %s", h->ev[i].rev, msg);
-}
-
-static int contender_index(const char *name)
-{
-    char *end;
-    long k = name[0] == 'm' ? strtol(name + 1, &end, 10) : -1;
-    return k >= 0 && k < N_CONTENDERS && name[1] && !*end ? (int)k : -1;
-}
-
 static void check_history(rec_t *r, const rec_log_t *h)
 {
     rec_set_t locks = {0}, inside = {0};
@@ -55,43 +35,43 @@ static void check_history(rec_t *r, const rec_log_t *h)
         const char *who;
         if (rec_key_in(r, e->key, "lock/")) {
             if (!e->del && (e->lease == 0 || e->version != 1 || *e->val))
-                fail_at(h, i, "lock key %s: not a lease-bound creation", e->key);
+                rec_fail_at(h, i, "lock key %s: not a lease-bound creation", e->key);
             if (e->del) {
                 const rec_kv_t *in = rec_set_find_val(&inside, e->key);
                 if (in)
-                    fail_at(h, i, "lock key %s deleted while its holder is inside (%s)", e->key,
-                            in->key);
+                    rec_fail_at(h, i, "lock key %s deleted while its holder is inside (%s)", e->key,
+                                in->key);
             }
             rec_set_apply(&locks, e);
             if (locks.n > max_queue)
                 max_queue = locks.n;
         } else if ((who = rec_key_in(r, e->key, "inside/"))) {
-            int k = contender_index(who);
+            int k = rec_name_index(who, 'm', N_CONTENDERS);
             if (k < 0)
-                fail_at(h, i, "inside key of an unknown contender: %s", e->key);
+                rec_fail_at(h, i, "inside key of an unknown contender: %s", e->key);
             const rec_kv_t *held = rec_set_lowest(&locks);
             if (!e->del) {
                 /* Entering: the lock key it names is the holder's at this revision. */
                 if (!held || strcmp(held->key, e->val))
-                    fail_at(h, i, "%s enters with lock key %s, but the holder is %s", who, e->val,
-                            held ? held->key : "nobody");
+                    rec_fail_at(h, i, "%s enters with lock key %s, but the holder is %s", who,
+                                e->val, held ? held->key : "nobody");
                 if (rec_set_find(&inside, e->key))
-                    fail_at(h, i, "%s enters twice", who);
+                    rec_fail_at(h, i, "%s enters twice", who);
                 entered[k]++;
             } else {
                 const rec_kv_t *in = rec_set_find(&inside, e->key);
                 if (!in)
-                    fail_at(h, i, "%s leaves without being inside", who);
+                    rec_fail_at(h, i, "%s leaves without being inside", who);
                 if (!held || strcmp(held->key, in->val))
-                    fail_at(h, i, "%s leaves, but no longer holds the lock (holder %s)", who,
-                            held ? held->key : "nobody");
+                    rec_fail_at(h, i, "%s leaves, but no longer holds the lock (holder %s)", who,
+                                held ? held->key : "nobody");
             }
             rec_set_apply(&inside, e);
         } else {
-            fail_at(h, i, "unexpected key %s", e->key);
+            rec_fail_at(h, i, "unexpected key %s", e->key);
         }
         if (inside.n > 1)
-            fail_at(h, i, "%zu contenders inside at once", inside.n);
+            rec_fail_at(h, i, "%zu contenders inside at once", inside.n);
     }
     CHECKF(inside.n == 0 && locks.n == 0, "%zu inside / %zu lock keys left at the end", inside.n,
            locks.n);

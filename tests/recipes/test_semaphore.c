@@ -27,26 +27,6 @@
 #define SLOTS 3
 #define ROUNDS 3
 
-static void fail_at(const rec_log_t *h, size_t i, const char *fmt, ...)
-    __attribute__((noreturn, format(printf, 3, 4)));
-static void fail_at(const rec_log_t *h, size_t i, const char *fmt, ...)
-{
-    rec_dump(h, i, 12, 4);
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    rec_fail(__FILE__, __LINE__, "history, revision %" PRId64 ": %s", h->ev[i].rev, msg);
-}
-
-static int contender_index(const char *name)
-{
-    char *end;
-    long k = name[0] == 's' ? strtol(name + 1, &end, 10) : -1;
-    return k >= 0 && k < N_CONTENDERS && name[1] && !*end ? (int)k : -1;
-}
-
 static int slot_index(const char *s)
 {
     char *end;
@@ -64,49 +44,52 @@ static void check_history(rec_t *r, const rec_log_t *h)
         const char *rest;
         if ((rest = rec_key_in(r, e->key, "slot/"))) {
             if (slot_index(rest) < 0)
-                fail_at(h, i, "slot key %s beyond the %d slots", e->key, SLOTS);
+                rec_fail_at(h, i, "slot key %s beyond the %d slots", e->key, SLOTS);
             if (!e->del) {
-                int k = contender_index(e->val);
+                int k = rec_name_index(e->val, 's', N_CONTENDERS);
                 if (k < 0 || e->lease == 0)
-                    fail_at(h, i, "slot %s taken by \"%s\" (lease %" PRIx64 ")", e->key, e->val,
-                            (uint64_t)e->lease);
+                    rec_fail_at(h, i, "slot %s taken by \"%s\" (lease %" PRIx64 ")", e->key, e->val,
+                                (uint64_t)e->lease);
                 if (e->version != 1 || rec_set_find(&slots, e->key))
-                    fail_at(h, i, "slot %s overwritten: a held slot taken by %s", e->key, e->val);
+                    rec_fail_at(h, i, "slot %s overwritten: a held slot taken by %s", e->key,
+                                e->val);
                 if (rec_set_find_val(&slots, e->val))
-                    fail_at(h, i, "%s holds two slots", e->val);
+                    rec_fail_at(h, i, "%s holds two slots", e->val);
                 acquired[k]++;
             } else {
                 const rec_kv_t *s = rec_set_find(&slots, e->key);
                 if (!s)
-                    fail_at(h, i, "slot %s deleted while free", e->key);
+                    rec_fail_at(h, i, "slot %s deleted while free", e->key);
                 char in_key[256];
                 snprintf(in_key, sizeof in_key, "%s/inside/%s", r->prefix, s->val);
                 if (rec_set_find(&inside, in_key))
-                    fail_at(h, i, "slot %s of %s freed while it is inside", e->key, s->val);
+                    rec_fail_at(h, i, "slot %s of %s freed while it is inside", e->key, s->val);
             }
             rec_set_apply(&slots, e);
         } else if ((rest = rec_key_in(r, e->key, "inside/"))) {
-            int k = contender_index(rest);
+            int k = rec_name_index(rest, 's', N_CONTENDERS);
             if (k < 0)
-                fail_at(h, i, "inside key of an unknown contender: %s", e->key);
+                rec_fail_at(h, i, "inside key of an unknown contender: %s", e->key);
             const rec_kv_t *held = rec_set_find_val(&slots, rest);
             if (!held)
-                fail_at(h, i, "%s %s without holding a slot", rest, e->del ? "leaves" : "enters");
+                rec_fail_at(h, i, "%s %s without holding a slot", rest,
+                            e->del ? "leaves" : "enters");
             if (!e->del) {
                 if (rec_set_find(&inside, e->key))
-                    fail_at(h, i, "%s enters twice", rest);
+                    rec_fail_at(h, i, "%s enters twice", rest);
                 entered[k]++;
             } else if (!rec_set_find(&inside, e->key)) {
-                fail_at(h, i, "%s leaves without being inside", rest);
+                rec_fail_at(h, i, "%s leaves without being inside", rest);
             }
             rec_set_apply(&inside, e);
             if (inside.n > max_inside)
                 max_inside = inside.n;
         } else {
-            fail_at(h, i, "unexpected key %s", e->key);
+            rec_fail_at(h, i, "unexpected key %s", e->key);
         }
         if (slots.n > SLOTS || inside.n > SLOTS)
-            fail_at(h, i, "%zu slots held, %zu inside, with %d slots", slots.n, inside.n, SLOTS);
+            rec_fail_at(h, i, "%zu slots held, %zu inside, with %d slots", slots.n, inside.n,
+                        SLOTS);
     }
     CHECKF(inside.n == 0 && slots.n == 0, "%zu inside / %zu slots held at the end", inside.n,
            slots.n);

@@ -37,19 +37,6 @@
 #define N_OTHERS 4
 #define TTL_S 2
 
-static void fail_at(const rec_log_t *h, size_t i, const char *fmt, ...)
-    __attribute__((noreturn, format(printf, 3, 4)));
-static void fail_at(const rec_log_t *h, size_t i, const char *fmt, ...)
-{
-    rec_dump(h, i, 12, 4);
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    rec_fail(__FILE__, __LINE__, "history, revision %" PRId64 ": %s", h->ev[i].rev, msg);
-}
-
 static rec_proc_t *spawn_p(rec_t *r)
 {
     char slots[16];
@@ -126,13 +113,13 @@ static void check_history(rec_t *r, const rec_log_t *h, const p_slot_t *ps, int6
             char *end;
             long idx = strtol(rest, &end, 10);
             if (!*rest || *end || idx < 0 || idx >= SLOTS)
-                fail_at(h, i, "slot key %s beyond the %d slots", e->key, SLOTS);
+                rec_fail_at(h, i, "slot key %s beyond the %d slots", e->key, SLOTS);
             if (!strcmp(e->key, ps->key)) {
                 if (e->rev <= rev_term) {
                     ks_events++;
                     if (e->del || e->create_rev != ps->token || strcmp(e->val, "P") ||
                         e->lease != 0)
-                        fail_at(h, i, "P's slot %s changed while P held it", e->key);
+                        rec_fail_at(h, i, "P's slot %s changed while P held it", e->key);
                 } else if (e->del) {
                     ks_deleted_after = 1; /* P's release on SIGTERM */
                 }
@@ -140,32 +127,35 @@ static void check_history(rec_t *r, const rec_log_t *h, const p_slot_t *ps, int6
             if (!e->del) {
                 int persistent = !strcmp(e->val, "P");
                 if (persistent != (e->lease == 0))
-                    fail_at(h, i, "slot %s of %s has lease %" PRIx64, e->key, e->val,
-                            (uint64_t)e->lease);
+                    rec_fail_at(h, i, "slot %s of %s has lease %" PRIx64, e->key, e->val,
+                                (uint64_t)e->lease);
                 if (e->version != 1 || rec_set_find(&slots, e->key))
-                    fail_at(h, i, "slot %s overwritten: a held slot taken by %s", e->key, e->val);
+                    rec_fail_at(h, i, "slot %s overwritten: a held slot taken by %s", e->key,
+                                e->val);
                 if (rec_set_find_val(&slots, e->val))
-                    fail_at(h, i, "%s holds two slots", e->val);
+                    rec_fail_at(h, i, "%s holds two slots", e->val);
             } else {
                 const rec_kv_t *s = rec_set_find(&slots, e->key);
                 if (!s)
-                    fail_at(h, i, "slot %s deleted while free", e->key);
+                    rec_fail_at(h, i, "slot %s deleted while free", e->key);
                 char in_key[256];
                 snprintf(in_key, sizeof in_key, "%s/inside/%s", r->prefix, s->val);
                 if (rec_set_find(&inside, in_key))
-                    fail_at(h, i, "slot %s of %s freed while it is inside", e->key, s->val);
+                    rec_fail_at(h, i, "slot %s of %s freed while it is inside", e->key, s->val);
             }
             rec_set_apply(&slots, e);
         } else if ((rest = rec_key_in(r, e->key, "inside/"))) {
             const rec_kv_t *held = rec_set_find_val(&slots, rest);
             if (!held)
-                fail_at(h, i, "%s %s without holding a slot", rest, e->del ? "leaves" : "enters");
+                rec_fail_at(h, i, "%s %s without holding a slot", rest,
+                            e->del ? "leaves" : "enters");
             if (!strcmp(rest, "P")) {
                 if (!e->del && e->rev <= rev_term) {
                     if (strcmp(held->key, ps->key) || held->create_rev != ps->token ||
                         strcmp(e->val, p_val))
-                        fail_at(h, i, "P enters with \"%s\" holding %s (created at %" PRId64 ")",
-                                e->val, held->key, held->create_rev);
+                        rec_fail_at(h, i,
+                                    "P enters with \"%s\" holding %s (created at %" PRId64 ")",
+                                    e->val, held->key, held->create_rev);
                     p_entries++;
                     if (!p_first)
                         p_first = e->rev;
@@ -174,16 +164,17 @@ static void check_history(rec_t *r, const rec_log_t *h, const p_slot_t *ps, int6
                 }
             } else if (!e->del) {
                 if (rec_set_find(&inside, e->key))
-                    fail_at(h, i, "%s enters twice", rest);
+                    rec_fail_at(h, i, "%s enters twice", rest);
                 if (e->rev > rev_kill && e->rev < rev_restart)
                     others_while_dead++;
             }
             rec_set_apply(&inside, e);
         } else {
-            fail_at(h, i, "unexpected key %s", e->key);
+            rec_fail_at(h, i, "unexpected key %s", e->key);
         }
         if (slots.n > SLOTS || inside.n > SLOTS)
-            fail_at(h, i, "%zu slots held, %zu inside, with %d slots", slots.n, inside.n, SLOTS);
+            rec_fail_at(h, i, "%zu slots held, %zu inside, with %d slots", slots.n, inside.n,
+                        SLOTS);
     }
     CHECKF(ks_events == 1, "P's slot %s: %d events until the end of the test, not 1", ps->key,
            ks_events);
