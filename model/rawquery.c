@@ -20,17 +20,6 @@ static const char *quote_src(const query_src_t *src, char out[QUOTE_BUF])
     return model_quote(src->in, src->len, out, QUOTE_BUF);
 }
 
-static int hex_digit(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* The escape at `at` of a piece ending at `to` is not %XX. */
 static int bad_escape(const query_src_t *src, size_t at, size_t to, model_err_t *err)
 {
@@ -55,8 +44,8 @@ static long decode(const query_src_t *src, size_t from, size_t to, bool plus_spa
         if (c == '+' && plus_space) {
             c = ' ';
         } else if (c == '%') {
-            int hi = i + 2 < to ? hex_digit(src->in[i + 1]) : -1;
-            int lo = i + 2 < to ? hex_digit(src->in[i + 2]) : -1;
+            int hi = i + 2 < to ? model_hex_value(src->in[i + 1]) : -1;
+            int lo = i + 2 < to ? model_hex_value(src->in[i + 2]) : -1;
             if (hi < 0 || lo < 0)
                 return bad_escape(src, i, to, err);
             c = (char)(hi << 4 | lo);

@@ -124,7 +124,7 @@ static const char *quote_str(const char *in, char out[QUOTE_BUF])
     return model_quote(in, in != NULL ? strlen(in) : 0, out, QUOTE_BUF);
 }
 
-static int hex_value(char c)
+int model_hex_value(char c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -137,7 +137,7 @@ static int hex_value(char c)
 
 static bool is_hex(char c)
 {
-    return hex_value(c) >= 0;
+    return model_hex_value(c) >= 0;
 }
 
 static char lower(char c)

@@ -35,6 +35,9 @@ int model_err_set(model_err_t *err, const char *where, const char *fmt, ...)
  * out_size >= 8. Returns out. */
 char *model_quote(const char *in, size_t len, char *out, size_t out_size);
 
+/* The value of one hex digit, any case; -1 when c is not one. */
+int model_hex_value(char c);
+
 /* A MAC address: six pairs of hex digits separated by ':' or '-' (not
  * mixed), any case. out gets "aa:bb:cc:dd:ee:ff" (lower case). */
 #define MODEL_MAC_LEN 17
