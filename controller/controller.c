@@ -20,6 +20,7 @@
 #include "model/machine_ops.h"
 #include "model/rollout.h"
 #include "model/rollout_ops.h"
+#include "allocations.h"
 #include "sync.h"
 #include "workqueue.h"
 
@@ -44,6 +45,8 @@ struct controller_s {
     int64_t flag_rev; /* the revision the sync flag last recorded */
     events_t *events;
     bool sync_failing;
+    size_t sync_skipped; /* machines the last pass left without a group */
+    uint64_t skip_sig;   /* which ones, and why (a digest) */
     /* Per reconciler (scheduler, sync, lifecycle, rollout): runs, failures. */
     uint64_t runs[4], errors[4];
     http_client_t *matchbox; /* the lifecycle's, NULL without matchbox */
@@ -198,33 +201,135 @@ static void put_sync_flag(controller_t *c, int64_t revision)
     etcd_txn_free(t);
 }
 
+static void sync_failed(controller_t *c, int rc, const char *why)
+{
+    c->errors[1]++;
+    log_warn("sync: failed; retrying", "replica=%s err=%d reason=\"%s\"", c->name, rc, why);
+    if (!c->sync_failing)
+        events_emit(c->events, "sync-failed", NULL, "%s", why);
+    c->sync_failing = true;
+    workqueue_done(c->queue, KEY_SYNC, rc);
+}
+
+/* Machines without a group: said once per change of the set, not per pass. */
+static void report_skipped(controller_t *c, const model_sync_files_t *f)
+{
+    uint64_t sig = 1469598103934665603ULL; /* FNV-1a over "mac msg;" */
+    for (size_t i = 0; i < f->n_skipped; i++)
+        for (const char *p[] = {f->skipped[i].mac, " ", f->skipped[i].msg, ";"}, **q = p; q < p + 4;
+             q++)
+            for (const char *x = *q; *x; x++)
+                sig = (sig ^ (unsigned char)*x) * 1099511628211ULL;
+    c->sync_skipped = f->n_skipped;
+    if (sig == c->skip_sig)
+        return;
+    c->skip_sig = sig;
+    for (size_t i = 0; i < f->n_skipped && i < 20; i++) {
+        const model_sync_skip_t *k = &f->skipped[i];
+        log_warn("sync: machine left without a group", "replica=%s machine=%s uuid=%s reason=\"%s\"",
+                 c->name, k->mac, k->uuid, k->msg);
+        events_emit(c->events, "machine-not-synced", k->mac[0] ? k->mac : NULL, "%s", k->msg);
+    }
+    if (f->n_skipped > 20)
+        log_warn("sync: more machines left without a group", "replica=%s count=%zu", c->name,
+                 f->n_skipped - 20);
+}
+
+static void sync_write_files(controller_t *c, sync_plan_t *plan)
+{
+    sync_result_t res;
+    model_err_t err = {{0}};
+    int rc = sync_apply(c->sync, plan, &res, &err);
+    if (rc == 0)
+        report_skipped(c, &plan->files);
+    sync_plan_free(plan);
+    free(plan);
+    if (rc) {
+        sync_failed(c, rc, err.msg);
+        return;
+    }
+    if (c->sync_failing)
+        events_emit(c->events, "sync-recovered", NULL, "matchbox files in step again");
+    c->sync_failing = false;
+    if (res.written || res.removed) {
+        events_emit(c->events, "files-written", NULL, "%u written, %u removed in %s", res.written,
+                    res.removed, sync_dir(c->sync));
+        log_info("sync: matchbox files",
+                 "replica=%s dir=%s written=%u unchanged=%u removed=%u revision=%lld", c->name,
+                 sync_dir(c->sync), res.written, res.unchanged, res.removed,
+                 (long long)res.revision);
+    }
+    json_t *flag = api_cache_get(c->cache, "sync-notify", "");
+    if (res.written || res.removed || !flag || !json_object_get(flag, "revision"))
+        put_sync_flag(c, res.revision);
+    workqueue_done(c->queue, KEY_SYNC, 0);
+}
+
+typedef struct sync_run_s {
+    controller_t *c;
+    sync_plan_t *plan;
+} sync_run_t;
+
+static void ranges_settled(etcd_mirror_t *m, int err, void *data)
+{
+    sync_run_t *r = data;
+    (void)m, (void)err; /* a timeout only costs the next pass a re-plan */
+    controller_t *c = r->c;
+    sync_plan_t *plan = r->plan;
+    free(r);
+    if (!c->leading) {
+        sync_plan_free(plan);
+        free(plan);
+        workqueue_done(c->queue, KEY_SYNC, 0);
+        return;
+    }
+    sync_write_files(c, plan);
+}
+
+static void ranges_recorded(int err, int64_t revision, void *data)
+{
+    sync_run_t *r = data;
+    controller_t *c = r->c;
+    if (err) {
+        sync_plan_free(r->plan);
+        free(r->plan);
+        free(r);
+        sync_failed(c, err, err == -EPERM ? "not the leader any more" : etcd_strerror(err));
+        return;
+    }
+    log_info("sync: allocations recorded", "replica=%s changes=%zu revision=%lld", c->name,
+             r->plan->n_allocs, (long long)revision);
+    /* The next pass must plan from these records. */
+    if (api_cache_wait(c->cache, revision, 5000, ranges_settled, r) != 0)
+        ranges_settled(NULL, 0, r);
+}
+
 static void run_sync(controller_t *c)
 {
     if (!api_cache_revision(c->cache)) {
         workqueue_done(c->queue, KEY_SYNC, -EAGAIN);
         return;
     }
-    sync_result_t res;
+    sync_plan_t *plan = calloc(1, sizeof(*plan));
+    sync_run_t *r = calloc(1, sizeof(*r));
     model_err_t err = {{0}};
-    int rc = sync_pass(c->sync, c->cache, &res, &err);
-    if (rc) {
-        log_warn("sync: failed; retrying", "replica=%s err=%d reason=\"%s\"", c->name, rc, err.msg);
-        workqueue_done(c->queue, KEY_SYNC, rc);
+    int rc = plan && r ? sync_plan(c->sync, c->cache, c->name, plan, &err) : -ENOMEM;
+    if (rc == 0 && plan->n_allocs == 0) {
+        free(r);
+        sync_write_files(c, plan);
         return;
     }
-    if (res.written || res.removed)
-        events_emit(c->events, "files-written", NULL, "%u written, %u removed in %s", res.written,
-                    res.removed, sync_dir(c->sync));
-    if (res.written || res.removed)
-        log_info("sync: matchbox files",
-                 "replica=%s dir=%s written=%u unchanged=%u removed=%u "
-                 "revision=%lld",
-                 c->name, sync_dir(c->sync), res.written, res.unchanged, res.removed,
-                 (long long)res.revision);
-    json_t *flag = api_cache_get(c->cache, "sync-notify", "");
-    if (res.written || res.removed || !flag || !json_object_get(flag, "revision"))
-        put_sync_flag(c, res.revision);
-    workqueue_done(c->queue, KEY_SYNC, 0);
+    if (rc == 0) {
+        *r = (sync_run_t){c, plan};
+        rc = allocations_write(c->etcd, &c->store, plan->allocs, plan->n_allocs, ranges_recorded, r);
+        if (rc == 0)
+            return;
+        snprintf(err.msg, sizeof err.msg, "cannot record allocations: %s", etcd_strerror(rc));
+        sync_plan_free(plan);
+    }
+    free(plan);
+    free(r);
+    sync_failed(c, rc, rc == -ENOMEM ? "out of memory" : err.msg);
 }
 
 /* ---- lifecycle: is each node's Ignition still what matchbox serves? ---- */
@@ -767,9 +872,13 @@ char *controller_metrics_text(controller_t *c)
             "# HELP enjoliver_events_total Events recorded (and dropped).\n"
             "# TYPE enjoliver_events_total counter\n"
             "enjoliver_events_total{outcome=\"emitted\"} %llu\n"
-            "enjoliver_events_total{outcome=\"dropped\"} %llu\n",
+            "enjoliver_events_total{outcome=\"dropped\"} %llu\n"
+            "# HELP enjoliver_sync_skipped_machines Scheduled machines the last matchbox sync "
+            "could not give a group.\n"
+            "# TYPE enjoliver_sync_skipped_machines gauge\n"
+            "enjoliver_sync_skipped_machines %zu\n",
             (unsigned long long)events_emitted(c->events),
-            (unsigned long long)events_dropped(c->events));
+            (unsigned long long)events_dropped(c->events), c->sync_skipped);
     if (fclose(f) != 0) {
         free(text);
         return NULL;

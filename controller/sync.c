@@ -13,6 +13,7 @@
 #include "model/keys.h"
 #include "model/machine.h"
 #include "model/records.h"
+#include "model/validate.h"
 
 struct sync_s {
     const config_t *cfg;
@@ -253,11 +254,30 @@ static bool owned_group(const char *name)
     return false;
 }
 
-static bool in_output(const model_sync_files_t *files, const char *rel)
+static int cmp_path(const void *key, const void *f)
 {
-    for (size_t i = 0; i < files->n; i++)
-        if (strcmp(files->files[i].path, rel) == 0)
+    return strcmp(key, ((const model_sync_file_t *)f)->path);
+}
+
+/* Is groups/<name> planned, or the group of a skipped machine? A skipped
+ * machine keeps the file it had: booting it as before is safer than
+ * sending it back to discovery, and the skip is reported until fixed. */
+static bool keep_group(const model_sync_files_t *files, const char *rel, const char *name)
+{
+    if (bsearch(rel, files->files, files->n, sizeof *files->files, cmp_path))
+        return true; /* files are sorted by path */
+    const char *hex = strrchr(name, '-') + 1; /* owned_group() checked the shape */
+    for (size_t i = 0; i < files->n_skipped; i++) {
+        const char *m = files->skipped[i].mac;
+        size_t k = 0;
+        for (; *m && k < 12; m++)
+            if (*m != ':' && *m == hex[k])
+                k++;
+            else if (*m != ':')
+                break;
+        if (k == 12 && !*m)
             return true;
+    }
     return false;
 }
 
@@ -273,7 +293,7 @@ static int remove_orphans(sync_t *s, const model_sync_files_t *files, sync_resul
     while ((e = readdir(d))) {
         char rel[600], path[1400];
         snprintf(rel, sizeof rel, "groups/%s", e->d_name);
-        if (!owned_group(e->d_name) || in_output(files, rel))
+        if (!owned_group(e->d_name) || keep_group(files, rel, e->d_name))
             continue;
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
         if (unlink(path) == 0)
@@ -330,6 +350,51 @@ typedef struct collect_s {
     int err;
 } collect_t;
 
+/* What an earlier pass gave mac, as the generator takes it; zeros when
+ * nothing (or something unreadable) is recorded. */
+typedef struct given_s {
+    uint32_t start, end;
+    unsigned name_slot; /* 1 + index in set, 0: none */
+    const char *set;    /* "cp" or "node" */
+} given_t;
+
+static given_t recorded(api_cache_t *cache, const char *mac)
+{
+    json_t *rec = api_cache_get(cache, MODEL_K_ALLOCATIONS, mac);
+    given_t g = {0};
+    const char *s = json_string_value(json_object_get(rec, "start"));
+    const char *e = json_string_value(json_object_get(rec, "end"));
+    if (!s || !e || model_ipv4_parse(s, &g.start, NULL, NULL) != 0 ||
+        model_ipv4_parse(e, &g.end, NULL, NULL) != 0)
+        g.start = g.end = 0;
+    json_t *idx = json_object_get(rec, "index");
+    g.set = json_string_value(json_object_get(rec, "set"));
+    if (g.set && json_is_integer(idx) && json_integer_value(idx) >= 0 &&
+        json_integer_value(idx) < 1000000)
+        g.name_slot = (unsigned)json_integer_value(idx) + 1;
+    return g;
+}
+
+static const char *set_name(unsigned roles)
+{
+    return roles == MODEL_SYNC_ROLES_CONTROL_PLANE ? "cp" : "node";
+}
+
+static int grow(collect_t *c)
+{
+    size_t cap = c->cap ? c->cap * 2 : 32;
+    model_sync_machine_t *ms = realloc(c->ms, cap * sizeof(*ms));
+    if (ms)
+        c->ms = ms;
+    model_machine_t **ow = realloc(c->owned, cap * sizeof(*ow));
+    if (ow)
+        c->owned = ow;
+    if (!ms || !ow)
+        return -ENOMEM;
+    c->cap = cap;
+    return 0;
+}
+
 static int collect(const char *mac, json_t *schedule, void *arg)
 {
     collect_t *c = arg;
@@ -344,35 +409,92 @@ static int collect(const char *mac, json_t *schedule, void *arg)
     char *text = json_dumps(m, JSON_COMPACT);
     model_machine_t *mm = NULL;
     model_err_t err;
-    if (!text || model_machine_decode(text, strlen(text), &mm, &err) != 0) {
-        free(text);
-        return 0;
-    }
+    int rc = text ? model_machine_decode(text, strlen(text), &mm, &err) : -ENOMEM;
     free(text);
-    if (c->n == c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 32;
-        model_sync_machine_t *ms = realloc(c->ms, cap * sizeof(*ms));
-        model_machine_t **ow = realloc(c->owned, cap * sizeof(*ow));
-        if (ms)
-            c->ms = ms;
-        if (ow)
-            c->owned = ow;
-        if (!ms || !ow) {
-            free(mm);
-            c->err = -ENOMEM;
-            return 1;
-        }
-        c->cap = cap;
+    if (rc == -ENOMEM || (rc == 0 && c->n == c->cap && grow(c) != 0)) {
+        free(mm);
+        c->err = -ENOMEM;
+        return 1;
     }
+    if (rc)
+        return 0;
     c->owned[c->n] = mm;
-    c->ms[c->n++] = (model_sync_machine_t){mm, roles};
+    given_t g = recorded(c->cache, mac);
+    bool same_set = g.set && strcmp(g.set, set_name(roles)) == 0;
+    c->ms[c->n++] = (model_sync_machine_t){mm, roles, g.start, same_set ? g.name_slot : 0};
     return 0;
 }
 
-int sync_pass(sync_t *s, api_cache_t *cache, sync_result_t *res, model_err_t *err)
+static int add_alloc(sync_plan_t *p, const char *mac, char *value)
 {
-    memset(res, 0, sizeof(*res));
-    res->revision = api_cache_revision(cache);
+    sync_alloc_t *a = realloc(p->allocs, (p->n_allocs + 1) * sizeof(*a));
+    if (!a) {
+        free(value);
+        return -ENOMEM;
+    }
+    p->allocs = a;
+    snprintf(a[p->n_allocs].mac, sizeof a->mac, "%s", mac);
+    a[p->n_allocs++].value = value;
+    return 0;
+}
+
+static char *record(const model_sync_file_t *f, const char *by)
+{
+    char s[16], e[16];
+    bool cp = strncmp(f->id, MODEL_SYNC_PROFILE_CONTROL_PLANE "-",
+                      strlen(MODEL_SYNC_PROFILE_CONTROL_PLANE) + 1) == 0;
+    json_t *v = json_pack("{s:i, s:s, s:s, s:s, s:i, s:s}", "schema", MODEL_SCHEMA, "start",
+                          model_ipv4_format(f->pod_start, s), "end",
+                          model_ipv4_format(f->pod_end, e), "set", cp ? "cp" : "node", "index",
+                          (json_int_t)f->name_index, "by", by);
+    char *text = v ? json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    json_decref(v);
+    return text;
+}
+
+/* New or changed allocations of the planned groups. */
+static int plan_puts(api_cache_t *cache, const char *by, sync_plan_t *p)
+{
+    for (size_t i = 0; i < p->files.n; i++) {
+        const model_sync_file_t *f = &p->files.files[i];
+        if (!f->mac[0])
+            continue;
+        given_t g = recorded(cache, f->mac);
+        bool cp = strncmp(f->id, MODEL_SYNC_PROFILE_CONTROL_PLANE "-",
+                          strlen(MODEL_SYNC_PROFILE_CONTROL_PLANE) + 1) == 0;
+        if (g.start == f->pod_start && g.end == f->pod_end && g.name_slot == f->name_index + 1 &&
+            strcmp(g.set ? g.set : "", cp ? "cp" : "node") == 0)
+            continue;
+        char *text = record(f, by);
+        int rc = text ? add_alloc(p, f->mac, text) : -ENOMEM;
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+typedef struct stale_s {
+    api_cache_t *cache;
+    sync_plan_t *plan;
+    int err;
+} stale_t;
+
+/* The allocations of a machine no longer scheduled are released. */
+static int plan_delete(const char *mac, json_t *rec, void *arg)
+{
+    stale_t *st = arg;
+    (void)rec;
+    unsigned roles = model_rec_roles(api_cache_get(st->cache, MODEL_K_SCHEDULES, mac));
+    if (roles == MODEL_SYNC_ROLES_CONTROL_PLANE || roles == MODEL_SYNC_ROLES_NODE)
+        return 0;
+    st->err = add_alloc(st->plan, mac, NULL);
+    return st->err != 0;
+}
+
+int sync_plan(sync_t *s, api_cache_t *cache, const char *by, sync_plan_t *plan, model_err_t *err)
+{
+    memset(plan, 0, sizeof(*plan));
+    plan->revision = api_cache_revision(cache);
     struct stat st;
     if (stat(s->cfg->matchbox_path, &st) != 0 || !S_ISDIR(st.st_mode)) {
         model_err_set(err, NULL, "the matchbox directory %s is missing", s->cfg->matchbox_path);
@@ -386,14 +508,37 @@ int sync_pass(sync_t *s, api_cache_t *cache, sync_result_t *res, model_err_t *er
     }
     collect_t c = {.cache = cache};
     api_cache_foreach(cache, MODEL_K_SCHEDULES, collect, &c);
-    model_sync_files_t files = {0};
-    rc = c.err ? c.err : model_sync_generate(&s->mc, c.ms, c.n, &files, err);
+    rc = c.err ? c.err : model_sync_generate(&s->mc, c.ms, c.n, &plan->files, err);
     if (rc == 0)
-        rc = write_files(s, &files, res, err);
-    model_sync_files_free(&files);
+        rc = plan_puts(cache, by, plan);
+    stale_t stale = {cache, plan, 0};
+    if (rc == 0)
+        api_cache_foreach(cache, MODEL_K_ALLOCATIONS, plan_delete, &stale);
+    rc = rc ? rc : stale.err;
+    if (rc == -ENOMEM)
+        model_err_set(err, NULL, "out of memory");
     for (size_t i = 0; i < c.n; i++)
         free(c.owned[i]);
     free(c.owned);
     free(c.ms);
+    if (rc)
+        sync_plan_free(plan);
     return rc;
+}
+
+void sync_plan_free(sync_plan_t *plan)
+{
+    model_sync_files_free(&plan->files);
+    for (size_t i = 0; i < plan->n_allocs; i++)
+        free(plan->allocs[i].value);
+    free(plan->allocs);
+    plan->allocs = NULL;
+    plan->n_allocs = 0;
+}
+
+int sync_apply(sync_t *s, const sync_plan_t *plan, sync_result_t *res, model_err_t *err)
+{
+    memset(res, 0, sizeof(*res));
+    res->revision = plan->revision;
+    return write_files(s, &plan->files, res, err);
 }

@@ -11,6 +11,15 @@
  * (<prefix>sync-notify) records the revision it reflects, so /ignition
  * serves once matchbox is in step with what etcd holds.
  *
+ * What a machine is given that depends on the other machines (its pod
+ * range, the index of its automatic name) is recorded in etcd
+ * (<prefix>allocations/<boot MAC>, {"start", "end", "set", "index"})
+ * before any file shows it, and the next passes keep it: a machine's group
+ * never changes because another machine joined, and a new leader gives
+ * the same. A machine the sync
+ * cannot give a group (its facts, or no pod range left in its network) is
+ * reported in plan->files.skipped, and the others are synced all the same.
+ *
  * File I/O is blocking on the loop: the files are small and local.
  */
 #ifndef ENJ_SYNC_H
@@ -38,9 +47,34 @@ typedef struct sync_result_s {
     int64_t revision; /* the cache revision the pass reflects */
 } sync_result_t;
 
-/* One pass from the cache. 0, or a negative errno with err set (the
- * caller retries with backoff). */
-int sync_pass(sync_t *s, api_cache_t *cache, sync_result_t *res, model_err_t *err);
+/* A change to the records of allocations (<prefix>allocations/<boot MAC>):
+ * value is the new record (JSON text, owned), or NULL to delete it. */
+typedef struct sync_alloc_s {
+    char mac[MODEL_MAC_LEN + 1];
+    char *value;
+} sync_alloc_t;
+
+/* What one pass will do. */
+typedef struct sync_plan_s {
+    model_sync_files_t files; /* the desired groups/ and profiles/ */
+    sync_alloc_t *allocs;     /* records to write before any file shows them */
+    size_t n_allocs;
+    int64_t revision; /* the cache revision the plan reflects */
+} sync_plan_t;
+
+/*
+ * Plans a pass from the cache: the files every scheduled machine needs,
+ * its recorded allocations kept where still valid (model_sync_generate()),
+ * and the records to write first: new or changed allocations, and those of
+ * machines no longer scheduled (deleted). `by` names the writer in the
+ * records. 0, or a negative errno with err set (the caller retries).
+ */
+int sync_plan(sync_t *s, api_cache_t *cache, const char *by, sync_plan_t *plan, model_err_t *err);
+void sync_plan_free(sync_plan_t *plan);
+
+/* Writes the plan's files (only those whose content changes) and removes
+ * orphaned groups. Call it once the plan's allocs are in etcd. */
+int sync_apply(sync_t *s, const sync_plan_t *plan, sync_result_t *res, model_err_t *err);
 
 /* The matchbox directory in use. */
 const char *sync_dir(const sync_t *s);

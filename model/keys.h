@@ -11,6 +11,9 @@
  *   <p>lifecycle/rolling/<mac>    rolling-update policy
  *   <p>lifecycle/install/<mac>    coreos-install report
  *   <p>journals/<uuid>/<boot id>  Ignition journal lines of one boot
+ *   <p>allocations/<mac>          what the matchbox sync gave a machine, by
+ *                                 boot MAC: its CNI pod range and the index
+ *                                 of its automatic name (leader only)
  *
  * Invariant kept by every transaction: macs/<m> names uuid U exactly when
  * machines/<U> lists an interface with MAC m. Each change of either side
@@ -33,6 +36,7 @@
 #define MODEL_K_LC_ROLLING "lifecycle/rolling/"
 #define MODEL_K_LC_INSTALL "lifecycle/install/"
 #define MODEL_K_JOURNALS "journals/"
+#define MODEL_K_ALLOCATIONS "allocations/"
 
 /* Writes "<prefix><kind><id>" into out. Returns its length, or -ENAMETOOLONG. */
 int model_key(char *out, size_t out_size, const char *prefix, const char *kind, const char *id);

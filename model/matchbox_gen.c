@@ -526,10 +526,14 @@ typedef struct mnode_s {
     unsigned plen;
     bool has_gw;
     uint64_t rstart, rend; /* CNI range, inclusive */
-    size_t role_index;     /* in its role set sorted by MAC */
+    size_t role_index;     /* of its automatic name, unique in its role set */
+    unsigned name_slot;    /* 1 + the index it had before, 0: none */
     char fqdn[MODEL_NAME_MAX + 1];
     bool auto_name;
-    char who[64]; /* "machine <mac> (<ip>)" */
+    char who[96];    /* "machine <mac> (<ip>)" */
+    uint32_t hint;   /* the pod range it held before, 0: none */
+    int skip;        /* 0, or why it gets no group: -EINVAL, -ENOSPC */
+    model_err_t why; /* when skip */
 } mnode_t;
 
 static int cmp_mac(const void *a, const void *b)
@@ -565,6 +569,8 @@ static int cmp_range(const void *a, const void *b)
     return cmp_ip(a, b);
 }
 
+/* Reads the boot interface. A machine that cannot be synced is marked
+ * skipped (n->skip, n->why); only a NULL entry fails the call. */
 static int load_machine(const model_sync_machine_t *in, size_t i, mnode_t *n, model_err_t *err)
 {
     char where[96];
@@ -574,37 +580,44 @@ static int load_machine(const model_sync_machine_t *in, size_t i, mnode_t *n, mo
         return model_err_set(err, where, "is NULL");
     }
     n->m = in->m;
+    n->hint = in->pod_start;
+    n->name_slot = in->name_slot;
     n->boot = model_discovery_boot_iface(&in->m->facts);
     if (n->boot == NULL) {
         snprintf(where, sizeof where, "machine %s", in->m->facts.uuid);
-        return model_err_set(err, where, "has no boot interface");
+        n->skip = model_err_set(&n->why, where, "has no boot interface");
+        return 0;
     }
     snprintf(where, sizeof where, "machine %s", n->boot->mac);
+    snprintf(n->who, sizeof n->who, "%s", where);
     if (in->roles == MODEL_SYNC_ROLES_CONTROL_PLANE)
         n->cp = true;
     else if (in->roles != MODEL_SYNC_ROLES_NODE)
-        return model_err_set(err, where,
-                             "roles 0x%x are neither etcd-member+kubernetes-control-plane nor "
-                             "kubernetes-node",
-                             in->roles);
-    if (n->boot->ipv4[0] == '\0' || n->boot->cidrv4[0] == '\0')
-        return model_err_set(err, where, "boot interface %s has no IPv4 address", n->boot->name);
+        n->skip = model_err_set(&n->why, where,
+                                "roles 0x%x are neither etcd-member+kubernetes-control-plane nor "
+                                "kubernetes-node",
+                                in->roles);
+    else if (n->boot->ipv4[0] == '\0' || n->boot->cidrv4[0] == '\0')
+        n->skip =
+            model_err_set(&n->why, where, "boot interface %s has no IPv4 address", n->boot->name);
+    if (n->skip)
+        return 0;
     uint32_t caddr;
-    int rc = model_ipv4_parse(n->boot->ipv4, &n->ip, where, err);
+    int rc = model_ipv4_parse(n->boot->ipv4, &n->ip, where, &n->why);
     if (rc == 0)
-        rc = model_cidrv4_parse(n->boot->cidrv4, &caddr, &n->plen, where, err);
-    if (rc)
-        return rc;
-    if (caddr != n->ip)
-        return model_err_set(err, where, "boot interface %s: cidrv4 %s disagrees with ipv4 %s",
-                             n->boot->name, n->boot->cidrv4, n->boot->ipv4);
-    n->net = n->plen == 0 ? 0 : n->ip & (~UINT32_C(0) << (32 - n->plen));
-    if (n->boot->gateway[0] != '\0') {
-        rc = model_ipv4_parse(n->boot->gateway, &n->gw, where, err);
-        if (rc)
-            return rc;
-        n->has_gw = true;
+        rc = model_cidrv4_parse(n->boot->cidrv4, &caddr, &n->plen, where, &n->why);
+    if (rc == 0 && caddr != n->ip)
+        rc = model_err_set(&n->why, where, "boot interface %s: cidrv4 %s disagrees with ipv4 %s",
+                           n->boot->name, n->boot->cidrv4, n->boot->ipv4);
+    if (rc == 0 && n->boot->gateway[0] != '\0') {
+        rc = model_ipv4_parse(n->boot->gateway, &n->gw, where, &n->why);
+        n->has_gw = rc == 0;
     }
+    if (rc) {
+        n->skip = rc;
+        return 0;
+    }
+    n->net = n->plen == 0 ? 0 : n->ip & (~UINT32_C(0) << (32 - n->plen));
     snprintf(n->who, sizeof n->who, "machine %s (%s)", n->boot->mac, n->boot->ipv4);
     return 0;
 }
@@ -678,17 +691,173 @@ static void fmt_ip(uint64_t a, char out[16])
     model_ipv4_format((uint32_t)a, out);
 }
 
-/* Does [start, end] meet a range given to v[0..n)? (Machines reporting
- * overlapping networks of different sizes draw from overlapping pools.) */
-static bool taken(mnode_t *const *v, size_t n, uint64_t start, uint64_t end)
+/* A set of numbers (open addressing): the blocks given so far, by first
+ * address, and the name indexes taken. Blocks are aligned on sub_ips in
+ * every network, so two ranges meet exactly when they lie in one block. */
+typedef struct u64set_s {
+    uint64_t *slot; /* 0 = empty; a number x is stored as x + 1 */
+    size_t cap;     /* a power of two, at least twice the entries */
+} u64set_t;
+
+static int u64set_init(u64set_t *bs, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
-        if (start <= v[i]->rend && v[i]->rstart <= end)
-            return true;
-    return false;
+    bs->cap = 16;
+    while (bs->cap < 2 * n + 2)
+        bs->cap *= 2;
+    bs->slot = calloc(bs->cap, sizeof *bs->slot);
+    return bs->slot ? 0 : -ENOMEM;
 }
 
-static int allocate(const model_sync_config_t *c, mnode_t **v, size_t n, model_err_t *err)
+/* The slot holding x, or the empty one where it would go. */
+static size_t u64set_probe(const u64set_t *s, uint64_t x)
+{
+    size_t i = (size_t)((x * UINT64_C(0x9E3779B97F4A7C15)) >> 32) & (s->cap - 1);
+    while (s->slot[i] && s->slot[i] != x + 1)
+        i = (i + 1) & (s->cap - 1);
+    return i;
+}
+
+/* Adds x; false when it was there already. */
+static bool u64set_add(u64set_t *s, uint64_t x)
+{
+    size_t i = u64set_probe(s, x);
+    if (s->slot[i])
+        return false;
+    s->slot[i] = x + 1;
+    return true;
+}
+
+static bool u64set_has(const u64set_t *s, uint64_t x)
+{
+    return s->slot[u64set_probe(s, x)] != 0;
+}
+
+static void give(mnode_t *x, uint64_t start, const model_sync_config_t *c)
+{
+    x->rstart = start;
+    x->rend = start + c->range_nb_ips;
+}
+
+/* Keeps x's previous range when it still names a free block of its network. */
+static void keep_hint(const alloc_t *a, u64set_t *bs, mnode_t *x)
+{
+    const model_sync_config_t *c = a->c;
+    uint64_t size = UINT64_C(1) << (32 - x->plen);
+    if (x->hint < (uint64_t)x->net + c->skip_ips)
+        return;
+    uint64_t base = x->hint - c->skip_ips, start = x->hint, end = start + c->range_nb_ips;
+    if ((base - x->net) % c->sub_ips != 0 || base - x->net + c->sub_ips > size)
+        return;
+    if (range_ok(a, x->net, x->plen, start, end) && !u64set_has(bs, base)) {
+        u64set_add(bs, base);
+        give(x, start, c);
+    }
+}
+
+/* Gives the machines v[i..j) of one network, without a range yet, the
+ * free blocks in ascending order. */
+static void fill_pool(const alloc_t *a, u64set_t *bs, mnode_t **v, size_t i, size_t j)
+{
+    const model_sync_config_t *c = a->c;
+    uint64_t nb = (UINT64_C(1) << (32 - v[i]->plen)) / c->sub_ips, b = 0;
+    size_t waiting = 0;
+    for (size_t k = i; k < j; k++)
+        waiting += v[k]->rend == 0;
+    size_t rank = 0;
+    for (size_t k = i; k < j; k++) {
+        if (v[k]->rend != 0)
+            continue;
+        rank++;
+        for (; b < nb; b++) {
+            uint64_t base = v[i]->net + b * c->sub_ips, start = base + c->skip_ips;
+            if (!u64set_has(bs, base) &&
+                range_ok(a, v[i]->net, v[i]->plen, start, start + c->range_nb_ips))
+                break;
+        }
+        if (b == nb) {
+            char s1[16];
+            model_err_set(
+                &v[k]->why, v[k]->who,
+                "network %s/%u is too small: no free pod range of %u addresses left in its %llu "
+                "blocks of %u (machine %zu of the %zu that needed one there)",
+                model_ipv4_format(v[i]->net, s1), v[i]->plen, c->range_nb_ips + 1,
+                (unsigned long long)nb, c->sub_ips, rank, waiting);
+            v[k]->skip = -ENOSPC;
+            continue;
+        }
+        uint64_t base = v[i]->net + b * c->sub_ips;
+        u64set_add(bs, base);
+        give(v[k], base + c->skip_ips, c);
+        b++;
+    }
+}
+
+static int allocate_blocks(const alloc_t *a, mnode_t **v, size_t n)
+{
+    u64set_t bs;
+    if (u64set_init(&bs, n) != 0)
+        return -ENOMEM;
+    qsort(v, n, sizeof *v, cmp_pool);
+    for (size_t i = 0; i < n; i++)
+        if (v[i]->hint)
+            keep_hint(a, &bs, v[i]);
+    for (size_t i = 0; i < n;) {
+        size_t j = i;
+        while (j < n && v[j]->net == v[i]->net && v[j]->plen == v[i]->plen)
+            j++;
+        fill_pool(a, &bs, v, i, j);
+        i = j;
+    }
+    free(bs.slot);
+    return 0;
+}
+
+/* The original's rule: the range follows the host IP. Checked. */
+static void allocate_after_host(const alloc_t *a, mnode_t **v, size_t n)
+{
+    const model_sync_config_t *c = a->c;
+    char s1[16], s2[16];
+    for (size_t i = 0; i < n; i++) {
+        uint64_t start = (uint64_t)v[i]->ip + c->skip_ips, end = start + c->range_nb_ips;
+        uint64_t last = (uint64_t)v[i]->net + (UINT64_C(1) << (32 - v[i]->plen)) - 1;
+        give(v[i], start, c);
+        if (end > last || (v[i]->plen <= 30 && end == last)) {
+            model_err_set(&v[i]->why, v[i]->who,
+                          "network %s/%u is too small for a pod range of %u addresses after the "
+                          "host IP",
+                          model_ipv4_format(v[i]->net, s1), v[i]->plen, c->range_nb_ips + 1);
+            v[i]->skip = -ENOSPC;
+        } else if (!range_ok(a, v[i]->net, v[i]->plen, start, end)) {
+            fmt_ip(start, s1);
+            fmt_ip(end, s2);
+            v[i]->skip = model_err_set(&v[i]->why, v[i]->who,
+                                       "pod range %s-%s holds an address in use (a machine IP, a "
+                                       "gateway, perennial_local_host_ip or the service range)",
+                                       s1, s2);
+        }
+    }
+    /* Machines of overlapping networks may still meet: the higher range
+     * of two that overlap is skipped. */
+    qsort(v, n, sizeof *v, cmp_range);
+    const mnode_t *far = NULL; /* the kept range reaching furthest so far */
+    for (size_t i = 0; i < n; i++) {
+        if (v[i]->skip)
+            continue;
+        if (far != NULL && v[i]->rstart <= far->rend) {
+            fmt_ip(v[i]->rstart, s1);
+            fmt_ip(v[i]->rend, s2);
+            v[i]->skip = model_err_set(&v[i]->why, v[i]->who,
+                                       "pod range %s-%s overlaps the one of machine %s", s1, s2,
+                                       far->boot->mac);
+            continue;
+        }
+        if (far == NULL || v[i]->rend > far->rend)
+            far = v[i];
+    }
+}
+
+/* Gives each of v[0..n) a pod range, or marks it skipped. -ENOMEM only. */
+static int allocate(const model_sync_config_t *c, mnode_t **v, size_t n)
 {
     alloc_t a = {c, NULL, 0};
     a.reserved = calloc(2 * n + 2, sizeof *a.reserved);
@@ -706,81 +875,13 @@ static int allocate(const model_sync_config_t *c, mnode_t **v, size_t n, model_e
     parse_range(c->kubernetes_service_cluster_ip_range, &x, &plen, NULL);
     a.reserved[a.n_reserved++] = (ival_t){x, (uint64_t)x + (UINT64_C(1) << (32 - plen)) - 1};
     a.n_reserved = ival_merge(a.reserved, a.n_reserved);
-
     int rc = 0;
-    char s1[16], s2[16];
-    if (c->sub_ips > 0) {
-        qsort(v, n, sizeof *v, cmp_pool);
-        for (size_t i = 0; rc == 0 && i < n;) {
-            size_t j = i;
-            while (j < n && v[j]->net == v[i]->net && v[j]->plen == v[i]->plen)
-                j++;
-            uint64_t size = UINT64_C(1) << (32 - v[i]->plen);
-            uint64_t nb = size / c->sub_ips, b = 0;
-            for (size_t k = i; k < j; k++) {
-                uint64_t start = 0, end = 0;
-                for (; b < nb; b++) {
-                    start = v[i]->net + b * c->sub_ips + c->skip_ips;
-                    end = start + c->range_nb_ips;
-                    if (range_ok(&a, v[i]->net, v[i]->plen, start, end) && !taken(v, i, start, end))
-                        break;
-                }
-                if (b == nb) {
-                    model_err_set(err, v[k]->who,
-                                  "network %s/%u is too small: no free pod range of %u addresses "
-                                  "left in its %llu blocks of %u (machine %zu of %zu there)",
-                                  model_ipv4_format(v[i]->net, s1), v[i]->plen, c->range_nb_ips + 1,
-                                  (unsigned long long)nb, c->sub_ips, k - i + 1, j - i);
-                    rc = -ENOSPC;
-                    break;
-                }
-                v[k]->rstart = start;
-                v[k]->rend = end;
-                b++;
-            }
-            i = j;
-        }
-    } else {
-        for (size_t i = 0; rc == 0 && i < n; i++) {
-            uint64_t start = (uint64_t)v[i]->ip + c->skip_ips, end = start + c->range_nb_ips;
-            uint64_t last = (uint64_t)v[i]->net + (UINT64_C(1) << (32 - v[i]->plen)) - 1;
-            v[i]->rstart = start;
-            v[i]->rend = end;
-            if (end > last || (v[i]->plen <= 30 && end == last)) {
-                model_err_set(err, v[i]->who,
-                              "network %s/%u is too small for a pod range of %u "
-                              "addresses after the host IP",
-                              model_ipv4_format(v[i]->net, s1), v[i]->plen, c->range_nb_ips + 1);
-                rc = -ENOSPC;
-            } else if (!range_ok(&a, v[i]->net, v[i]->plen, start, end)) {
-                fmt_ip(start, s1);
-                fmt_ip(end, s2);
-                rc = model_err_set(err, v[i]->who,
-                                   "pod range %s-%s holds an address in use (a machine IP, a "
-                                   "gateway, perennial_local_host_ip or the service range)",
-                                   s1, s2);
-            }
-        }
-    }
+    if (c->sub_ips > 0)
+        rc = allocate_blocks(&a, v, n);
+    else
+        allocate_after_host(&a, v, n);
     free(a.reserved);
-    if (rc)
-        return rc;
-
-    /* With sub_ips = 0, machines of overlapping networks may still meet
-     * (the pools above avoid the ranges of the pools before them). */
-    qsort(v, n, sizeof *v, cmp_range);
-    const mnode_t *far = NULL; /* the range reaching furthest so far */
-    for (size_t i = 0; i < n; i++) {
-        if (far != NULL && v[i]->rstart <= far->rend) {
-            fmt_ip(v[i]->rstart, s1);
-            fmt_ip(v[i]->rend, s2);
-            return model_err_set(err, v[i]->who, "pod range %s-%s overlaps the one of machine %s",
-                                 s1, s2, far->boot->mac);
-        }
-        if (far == NULL || v[i]->rend > far->rend)
-            far = v[i];
-    }
-    return 0;
+    return rc;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1208,8 +1309,8 @@ void model_sync_files_free(model_sync_files_t *f)
         free(f->files[i].text);
     }
     free(f->files);
-    f->files = NULL;
-    f->n = 0;
+    free(f->skipped);
+    memset(f, 0, sizeof *f);
 }
 
 /* Appends a file made of doc (which it releases). */
@@ -1249,13 +1350,110 @@ static int cmp_file(const void *a, const void *b)
     return strcmp(((const model_sync_file_t *)a)->path, ((const model_sync_file_t *)b)->path);
 }
 
+/* Of machines sharing a boot IP: the one with a pod range already first,
+ * then the lowest MAC. */
+static int cmp_ip_claim(const void *a, const void *b)
+{
+    const mnode_t *x = *(const mnode_t *const *)a, *y = *(const mnode_t *const *)b;
+    if (x->ip != y->ip)
+        return x->ip < y->ip ? -1 : 1;
+    if ((x->hint != 0) != (y->hint != 0))
+        return x->hint ? -1 : 1;
+    return strcmp(x->boot->mac, y->boot->mac);
+}
+
+/* Keeps the entries of v that are not skipped; returns their count. */
+static size_t drop_skipped(mnode_t **v, size_t n)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!v[i]->skip)
+            v[k++] = v[i];
+    return k;
+}
+
+/* Gives x the index idx of its role set when free there. */
+static bool take_index(u64set_t *taken, mnode_t *x, uint64_t idx)
+{
+    if (!u64set_add(taken, idx * 2 + (x->cp ? 1 : 0)))
+        return false;
+    x->role_index = (size_t)idx;
+    return true;
+}
+
+/* Role indexes for the automatic names "cp-<i>-..." / "no-<i>-...": each
+ * machine keeps the index it had (name_slot) while no other machine of its
+ * set holds it; the others, in MAC order (v is in that order), take the
+ * lowest free index of their set. With no name_slot at all this is the
+ * original's rule, the position in the MAC order of the set. -ENOMEM only. */
+static int name_machines(mnode_t **v, size_t n)
+{
+    u64set_t taken;
+    if (u64set_init(&taken, n) != 0)
+        return -ENOMEM;
+    bool *done = calloc(n ? n : 1, sizeof *done);
+    if (done == NULL) {
+        free(taken.slot);
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++)
+        done[i] = v[i]->name_slot && take_index(&taken, v[i], v[i]->name_slot - 1);
+    uint64_t next[2] = {0, 0}; /* lowest index maybe free, per set */
+    for (size_t i = 0; i < n; i++)
+        while (!done[i])
+            done[i] = take_index(&taken, v[i], next[v[i]->cp]++);
+    free(done);
+    for (size_t i = 0; i < n; i++) {
+        mnode_t *x = v[i];
+        if (x->boot->fqdn[0]) {
+            snprintf(x->fqdn, sizeof x->fqdn, "%s", x->boot->fqdn);
+            continue;
+        }
+        x->auto_name = true;
+        int k = snprintf(x->fqdn, sizeof x->fqdn, "%s-%zu-%s", x->cp ? "cp" : "no", x->role_index,
+                         x->boot->ipv4);
+        for (int j = k - (int)strlen(x->boot->ipv4); j < k; j++)
+            if (x->fqdn[j] == '.')
+                x->fqdn[j] = '-';
+    }
+    return 0;
+}
+
+static int report_skipped(const mnode_t *nodes, size_t n, model_sync_files_t *out)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        k += nodes[i].skip != 0;
+    if (k == 0)
+        return 0;
+    out->skipped = calloc(k, sizeof *out->skipped);
+    if (out->skipped == NULL)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        if (!nodes[i].skip)
+            continue;
+        model_sync_skip_t *sk = &out->skipped[out->n_skipped++];
+        snprintf(sk->mac, sizeof sk->mac, "%s", nodes[i].boot ? nodes[i].boot->mac : "");
+        snprintf(sk->uuid, sizeof sk->uuid, "%s", nodes[i].m->facts.uuid);
+        sk->error = nodes[i].skip;
+        snprintf(sk->msg, sizeof sk->msg, "%s", nodes[i].why.msg);
+    }
+    return 0;
+}
+
+static int cmp_skip(const void *a, const void *b)
+{
+    const model_sync_skip_t *x = a, *y = b;
+    int c = strcmp(x->mac, y->mac);
+    return c ? c : strcmp(x->uuid, y->uuid);
+}
+
 int model_sync_generate(const model_sync_config_t *cfg, const model_sync_machine_t *machines,
                         size_t n, model_sync_files_t *out, model_err_t *err)
 {
     if (out == NULL)
         return model_err_set(err, "sync", "no output");
-    out->files = NULL;
-    out->n = 0;
+    memset(out, 0, sizeof *out);
     int rc = model_sync_config_check(cfg, err);
     if (rc)
         return rc;
@@ -1276,46 +1474,45 @@ int model_sync_generate(const model_sync_config_t *cfg, const model_sync_machine
     }
     if (rc)
         goto done;
+    size_t nv = 0; /* v[0..nv): the machines still in the running */
+    for (size_t i = 0; i < n; i++)
+        if (nodes[i].boot)
+            v[nv++] = &nodes[i];
 
-    /* One group per boot MAC, one machine per boot IP. */
-    qsort(v, n, sizeof *v, cmp_mac);
-    for (size_t i = 1; i < n; i++)
+    /* One group per boot MAC: the MAC index makes a second one a bug. */
+    qsort(v, nv, sizeof *v, cmp_mac);
+    for (size_t i = 1; i < nv; i++)
         if (strcmp(v[i]->boot->mac, v[i - 1]->boot->mac) == 0) {
             rc = model_err_set(err, v[i]->who, "boot MAC also reported by machine %s",
                                v[i - 1]->m->facts.uuid);
             goto done;
         }
-    /* Role indexes for the automatic names: position in the MAC order. */
-    size_t i_cp = 0, i_node = 0;
-    for (size_t i = 0; i < n; i++) {
-        mnode_t *x = v[i];
-        x->role_index = x->cp ? i_cp++ : i_node++;
-        if (x->boot->fqdn[0]) {
-            snprintf(x->fqdn, sizeof x->fqdn, "%s", x->boot->fqdn);
-        } else {
-            x->auto_name = true;
-            int k = snprintf(x->fqdn, sizeof x->fqdn, "%s-%zu-%s", x->cp ? "cp" : "no",
-                             x->role_index, x->boot->ipv4);
-            for (int j = k - (int)strlen(x->boot->ipv4); j < k; j++)
-                if (x->fqdn[j] == '.')
-                    x->fqdn[j] = '-';
-        }
+    nv = drop_skipped(v, nv);
+    /* One machine per boot IP. */
+    qsort(v, nv, sizeof *v, cmp_ip_claim);
+    for (size_t i = 1, keep = 0; i < nv; i++) {
+        if (v[i]->ip != v[keep]->ip)
+            keep = i;
+        else
+            v[i]->skip = model_err_set(&v[i]->why, v[i]->who, "boot IP also used by machine %s",
+                                       v[keep]->boot->mac);
     }
-    qsort(v, n, sizeof *v, cmp_ip);
-    for (size_t i = 1; i < n; i++)
-        if (v[i]->ip == v[i - 1]->ip) {
-            rc = model_err_set(err, v[i]->who, "boot IP also used by machine %s",
-                               v[i - 1]->boot->mac);
-            goto done;
-        }
-    gen_t g = {.c = cfg, .cp = cp};
-    for (size_t i = 0; i < n; i++) /* v is in IP order: E is numeric */
-        if (v[i]->cp)
-            cp[g.n_cp++] = v[i];
+    nv = drop_skipped(v, nv);
 
-    rc = allocate(cfg, v, n, err);
+    rc = allocate(cfg, v, nv);
     if (rc)
         goto done;
+    nv = drop_skipped(v, nv);
+    qsort(v, nv, sizeof *v, cmp_mac);
+    rc = name_machines(v, nv);
+    if (rc)
+        goto done;
+
+    gen_t g = {.c = cfg, .cp = cp};
+    qsort(v, nv, sizeof *v, cmp_ip);
+    for (size_t i = 0; i < nv; i++) /* v is in IP order: E is numeric */
+        if (v[i]->cp)
+            cp[g.n_cp++] = v[i];
 
     uint32_t svc;
     unsigned svc_len;
@@ -1340,14 +1537,25 @@ int model_sync_generate(const model_sync_config_t *cfg, const model_sync_machine
                               strcmp(fixed[i].id, MODEL_SYNC_PROFILE_DISCOVERY) == 0);
         rc = add_file(out, fixed[i].kind, fixed[i].id, NULL, doc, g.rc);
     }
-    for (size_t i = 0; rc == 0 && i < n; i++) {
+    for (size_t i = 0; rc == 0 && i < nv; i++) {
         char id[64];
-        model_sync_group_id(machines[i].roles, nodes[i].boot->mac, id, sizeof id);
-        json_t *doc = machine_group_doc(&g, &nodes[i], id);
-        rc = add_file(out, MODEL_SYNC_GROUP, id, nodes[i].boot->mac, doc, g.rc);
+        model_sync_group_id(v[i]->cp ? MODEL_SYNC_ROLES_CONTROL_PLANE : MODEL_SYNC_ROLES_NODE,
+                            v[i]->boot->mac, id, sizeof id);
+        json_t *doc = machine_group_doc(&g, v[i], id);
+        rc = add_file(out, MODEL_SYNC_GROUP, id, v[i]->boot->mac, doc, g.rc);
+        if (rc == 0) {
+            out->files[out->n - 1].pod_start = (uint32_t)v[i]->rstart;
+            out->files[out->n - 1].pod_end = (uint32_t)v[i]->rend;
+            out->files[out->n - 1].name_index = (unsigned)v[i]->role_index;
+        }
     }
     if (rc == 0)
+        rc = report_skipped(nodes, n, out);
+    if (rc == 0) {
         qsort(out->files, out->n, sizeof *out->files, cmp_file);
+        if (out->n_skipped)
+            qsort(out->skipped, out->n_skipped, sizeof *out->skipped, cmp_skip);
+    }
 
 done:
     if (rc == -ENOMEM)

@@ -27,12 +27,14 @@
  *        see model_sync_generate() for the allocation.
  *  - #12 the machine's as_boot interface gives MAC, IP, CIDR, gateway and
  *        FQDN, never the first interface.
- * Kept as the original: every metadata key and value of spec 7.4, the
- * automatic name "cp-<i>-<ip dashes>" / "no-<i>-..." where i is the
- * machine's index in its role set sorted by MAC (so it can still shift
- * when a lower MAC joins the set; only machines without an FQDN have one,
- * and kubernetes_node_name stays the IP for them); network.ip_or_fqdn is
- * that name too when sync_replace_ip_by_fqdn is set, as in the original.
+ *  - the automatic name "cp-<i>-<ip dashes>" / "no-<i>-..." of a machine
+ *        without FQDN: i is its position in its role set sorted by MAC
+ *        the first time (the original's rule), then it keeps it
+ *        (name_slot): the original renamed machines when a lower MAC
+ *        joined. kubernetes_node_name stays the IP for them, and
+ *        network.ip_or_fqdn is that name when sync_replace_ip_by_fqdn is
+ *        set, as in the original.
+ * Kept as the original: every metadata key and value of spec 7.4.
  * New cases: a boot interface without gateway (the original refused such
  * reports) gives network.gateway "" and a CNI object without "gateway";
  * two machines with one boot MAC or one boot IP are refused.
@@ -42,6 +44,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "model/machine.h"
 #include "model/validate.h"
@@ -128,10 +131,15 @@ void model_sync_config_defaults(model_sync_config_t *c);
 /* 0, or -EINVAL with err naming the first bad value ("config.<key>: ..."). */
 int model_sync_config_check(const model_sync_config_t *c, model_err_t *err);
 
-/* A scheduled machine: its facts and its roles (a MODEL_SYNC_ROLES_* set). */
+/* A scheduled machine: its facts, its roles (a MODEL_SYNC_ROLES_* set),
+ * and what an earlier sync gave it (model_sync_file_t), so that it keeps
+ * them whatever machines join later: the first address of its pod range
+ * (0: none) and 1 + the index of its automatic name (0: none). */
 typedef struct model_sync_machine_s {
     const model_machine_t *m;
     unsigned roles;
+    uint32_t pod_start;
+    unsigned name_slot;
 } model_sync_machine_t;
 
 typedef enum model_sync_kind_e {
@@ -146,19 +154,40 @@ typedef struct model_sync_file_s {
     char *text;                  /* the file content, NUL terminated */
     size_t len;                  /* strlen(text) */
     char mac[MODEL_MAC_LEN + 1]; /* a machine group's boot MAC, else "" */
+    uint32_t pod_start, pod_end; /* a machine group's CNI range, inclusive */
+    unsigned name_index;         /* and the index of its automatic name */
 } model_sync_file_t;
+
+/* A machine the sync could not give a group, and why. */
+typedef struct model_sync_skip_s {
+    char mac[MODEL_MAC_LEN + 1]; /* boot MAC; "" when it has no boot interface */
+    char uuid[MODEL_UUID_LEN + 1];
+    int error; /* -EINVAL (its facts) or -ENOSPC (no pod range left) */
+    char msg[MODEL_ERR_MAX];
+} model_sync_skip_t;
 
 typedef struct model_sync_files_s {
     model_sync_file_t *files;
     size_t n;
+    model_sync_skip_t *skipped; /* by boot MAC */
+    size_t n_skipped;
 } model_sync_files_t;
 
 /*
  * Generates every file for `machines` (n entries, any order: the output
  * does not depend on it).
  *
- * Cluster-wide values come from the control-plane set: E = its boot IPs in
- * numeric order (every *_initial_cluster, *_uri_list, *_ip_list and
+ * One machine's trouble never costs the others their groups: a machine
+ * whose facts cannot be synced (no boot interface, no IPv4/CIDR on it, a
+ * CIDR that disagrees with its IPv4, roles that are not one of the two
+ * sets, a boot IP another machine also reports) or for which no pod range
+ * is left gets no group file and an entry in out->skipped saying why, and
+ * every other machine is synced as if it were absent. Of machines sharing
+ * a boot IP, the one holding a pod range already (pod_start) keeps its
+ * group, else the lowest MAC.
+ *
+ * Cluster-wide values come from the synced control-plane set: E = its boot
+ * IPs in numeric order (every *_initial_cluster, *_uri_list, *_ip_list and
  * etcd_member_kubernetes_control_plane_ip), kubernetes_apiserver_count =
  * its size.
  *
@@ -168,30 +197,27 @@ typedef struct model_sync_files_s {
  * range [net + b*sub_ips + skip_ips, that + range_nb_ips]. A block is free
  * when its range holds none of: the network and broadcast addresses, a
  * boot IP or gateway of any input machine, perennial_local_host_ip, the
- * service cluster range, a range already given in an overlapping network
- * (networks are served in ascending order of address, then length). The
- * machines of a network, in numeric order of their IPs (MAC on a tie),
- * take the free blocks in ascending order: the k-th machine gets the k-th
- * free block. Deterministic, collision-free,
- * inside the subnet; a machine left without a block fails the whole call
- * with -ENOSPC naming it. (The M01-M04 /21 example: hosts in 172.20.0.x
- * make block 0 busy, .51/.63/.65/.97 get 172.20.1-4.1 - .254.)
+ * service cluster range, and no other machine has it (blocks are aligned
+ * on sub_ips everywhere, so overlapping networks share them). First, each
+ * machine whose pod_start names a free block of its network keeps that
+ * block (machines in network, then IP order: of two naming one block, the
+ * first keeps it). Then the machines of a network without a block, in
+ * numeric order of their IPs (MAC on a tie), take the free blocks in
+ * ascending order. So a range given once never moves while it stays
+ * valid, whatever machines join later; with no pod_start at all, the k-th
+ * machine of a network gets its k-th free block. A machine left without a
+ * block is skipped with -ENOSPC. (The M01-M04 /21 example: hosts in
+ * 172.20.0.x make block 0 busy, .51/.63/.65/.97 get 172.20.1-4.1 - .254.)
  * With sub_ips = 0 the original's rule is kept (range starts skip_ips after
- * the host IP) and checked instead: it must stay inside the subnet and
- * avoid the reserved addresses above, else -ENOSPC / -EINVAL.
- * There, ranges of two machines that overlap are refused with -EINVAL
- * naming both.
+ * the host IP; pod_start is ignored) and checked instead: a range outside
+ * the subnet or holding a reserved address above is skipped (-ENOSPC /
+ * -EINVAL), and of two ranges that overlap the higher one is skipped.
  *
  * Returns 0 and fills *out (free with model_sync_files_free()), or
  *   -EINVAL  bad configuration (model_sync_config_check()), a NULL machine,
- *            roles that are not one of the two sets, a boot interface
- *            without IPv4/CIDR or whose CIDR address differs from its IPv4,
- *            two machines with the same boot MAC or the same boot IP,
- *            overlapping CNI ranges
- *   -ENOSPC  a network too small for one more pod range
+ *            two machines with the same boot MAC (the MAC index forbids it)
  *   -ENOMEM
- * err says what and, for machine errors, which machine ("machine <mac>
- * (<ip>): ..."). *out is left empty on error.
+ * with err saying what; *out is left empty on error.
  */
 int model_sync_generate(const model_sync_config_t *cfg, const model_sync_machine_t *machines,
                         size_t n, model_sync_files_t *out, model_err_t *err);

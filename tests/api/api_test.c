@@ -3,6 +3,7 @@
 
 #include <curl/curl.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -285,4 +286,30 @@ char *api_fixture_path(const char *path, size_t *len)
     if (len)
         *len = (size_t)n;
     return buf;
+}
+
+char *api_discovery_body(const char *uuid, const char *mac, const char *ip, unsigned plen,
+                         const char *gateway)
+{
+    size_t n;
+    char *text = api_fixture("discovery-m01.json", &n);
+    json_t *j = json_loads(text, 0, NULL);
+    free(text);
+    CHECK(j != NULL);
+    char cidr[40];
+    snprintf(cidr, sizeof cidr, "%s/%u", ip, plen);
+    json_object_set_new(json_object_get(j, "boot-info"), "uuid", json_string(uuid));
+    json_object_set_new(json_object_get(j, "boot-info"), "mac", json_string(mac));
+    json_t *eth0 = json_array_get(json_object_get(j, "interfaces"), 1);
+    json_object_set_new(eth0, "mac", json_string(mac));
+    json_object_set_new(eth0, "ipv4", json_string(ip));
+    json_object_set_new(eth0, "cidrv4", json_string(cidr));
+    json_object_set_new(eth0, "netmask", json_integer(plen));
+    json_object_set_new(eth0, "gateway", json_string(gateway));
+    json_object_set_new(eth0, "fqdn", json_null());
+    json_object_set_new(j, "lldp", json_pack("{s:b, s:{s:n}}", "is_file", 0, "data", "interfaces"));
+    char *body = json_dumps(j, 0);
+    json_decref(j);
+    CHECK(body != NULL);
+    return body;
 }

@@ -37,39 +37,20 @@ int main(int argc, char **argv)
     CHECK(argc == 2);
     CHECK(mkdtemp(dir) != NULL);
     api_env_start(&env, argv[1], NULL); /* API only: nobody schedules yet */
-    size_t n;
-    char *text = api_fixture("discovery-m01.json", &n);
-    json_t *tmpl = json_loads(text, 0, NULL);
-    free(text);
     api_resp_t r = {0};
     uint64_t t0 = t_now_ms();
     for (int i = 0; i < N; i++) {
-        json_t *j = json_deep_copy(tmpl);
-        char uuid[40], mac[20], ip[20], cidr[24];
+        char uuid[40], mac[20], ip[20];
         snprintf(uuid, sizeof uuid, "00000000-0000-4000-8000-%012d", i);
         snprintf(mac, sizeof mac, "02:00:00:00:%02x:%02x", i / 256, i % 256);
         /* Hosts packed at the start of a /16: the rest of it holds the
          * pods' CNI blocks (model/matchbox_gen.h). */
         snprintf(ip, sizeof ip, "10.1.%d.%d", (i + 10) / 250, (i + 10) % 250 + 1);
-        snprintf(cidr, sizeof cidr, "%s/16", ip);
-        json_object_set_new(json_object_get(j, "boot-info"), "uuid", json_string(uuid));
-        json_object_set_new(json_object_get(j, "boot-info"), "mac", json_string(mac));
-        json_t *eth0 = json_array_get(json_object_get(j, "interfaces"), 1);
-        json_object_set_new(eth0, "mac", json_string(mac));
-        json_object_set_new(eth0, "ipv4", json_string(ip));
-        json_object_set_new(eth0, "cidrv4", json_string(cidr));
-        json_object_set_new(eth0, "netmask", json_integer(16));
-        json_object_set_new(eth0, "gateway", json_string("10.1.0.1"));
-        json_object_set_new(eth0, "fqdn", json_null());
-        json_object_set_new(j, "lldp",
-                            json_pack("{s:b, s:{s:n}}", "is_file", 0, "data", "interfaces"));
-        char *body = json_dumps(j, 0);
+        char *body = api_discovery_body(uuid, mac, ip, 16, "10.1.0.1");
         api_req(&env, "POST", "/discovery", body, strlen(body), &r);
         CHECKF(r.status == 200, "machine %d: %ld %s", i, r.status, r.body);
         free(body);
-        json_decref(j);
     }
-    json_decref(tmpl);
     t_log("%d machines discovered in %llu ms", N, (unsigned long long)(t_now_ms() - t0));
     api_req(&env, "GET", "/scheduler/available", NULL, 0, &r);
     CHECK(strstr(r.body, "02:00:00:00:00:c7") != NULL); /* all still waiting */

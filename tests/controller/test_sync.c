@@ -6,6 +6,9 @@
  * metadata, stable ids); a restart rewrites no file (mtimes) and no key
  * (revision); a forgotten machine's group goes, a file the sync does not
  * own stays; a broken directory is logged and retried until it is back.
+ * Pod ranges are recorded in etcd and stay with their machines when
+ * machines with lower IPs join; a machine with no room for a range is
+ * reported and does not stop the others.
  */
 #include <dirent.h>
 #include <jansson.h>
@@ -80,6 +83,45 @@ static void same_as_fixture(const char *rel, const char *fixture)
     CHECKF(a == b && memcmp(got, want, a) == 0, "%s differs from %s", rel, fixture);
     free(got);
     free(want);
+}
+
+/* The recorded pod range of mac ("start-end"), "" when none. */
+static void recorded(const char *mac, char *out, size_t size)
+{
+    char key[128];
+    snprintf(key, sizeof key, "/enjoliver/allocations/%s", mac);
+    Mvccpb__KeyValue *kv = NULL;
+    out[0] = '\0';
+    if (etcd_sync_get(env.cli, key, strlen(key), &kv) != 0 || !kv)
+        return;
+    json_t *v = json_loadb((char *)kv->value.data, kv->value.len, 0, NULL);
+    snprintf(out, size, "%s-%s", json_string_value(json_object_get(v, "start")),
+             json_string_value(json_object_get(v, "end")));
+    json_decref(v);
+    mvccpb__key_value__free_unpacked(kv, NULL);
+}
+
+/* The CNI range a group file gives ("start-end"). */
+static void group_range(const char *rel, char *out, size_t size)
+{
+    size_t n;
+    char *text = file(rel, &n);
+    json_t *g = json_loads(text, 0, NULL);
+    free(text);
+    json_t *cni = json_loads(
+        json_string_value(json_object_get(json_object_get(g, "metadata"), "cni")), 0, NULL);
+    snprintf(out, size, "%s-%s", json_string_value(json_object_get(cni, "rangeStart")),
+             json_string_value(json_object_get(cni, "rangeEnd")));
+    json_decref(cni);
+    json_decref(g);
+}
+
+static void post(const char *uuid, const char *mac, const char *ip, unsigned plen, const char *gw)
+{
+    char *body = api_discovery_body(uuid, mac, ip, plen, gw);
+    api_req(&env, "POST", "/discovery", body, strlen(body), &r);
+    CHECKF(r.status == 200, "%s: %ld %s", mac, r.status, r.body);
+    free(body);
 }
 
 static const char *groups[] = {
@@ -232,6 +274,9 @@ static void test_orphans_and_foreign_files(void)
         t_sleep_ms(20);
     CHECKF(!exists(groups[2]), "the forgotten machine's group is still there");
     CHECK(exists("groups/custom.json"));
+    char rec[64];
+    recorded("52:54:00:e8:32:5b", rec, sizeof rec);
+    CHECKF(rec[0] == '\0', "the forgotten machine's pod range is still recorded: %s", rec);
     t_log("forgotten machine: its group removed; a foreign file kept");
 }
 
@@ -263,8 +308,64 @@ static void test_fault_then_recovery(void)
     CHECK(logged);
     CHECK(unlink(groups_dir) == 0 && rename(moved, groups_dir) == 0);
     wait_file("groups/kubernetes_nodes-525400c1b789.json", 35000);
+    CHECK(api_wait_body(&env, "/events?limit=1000", "\"sync-recovered\"", 2000));
+    api_req(&env, "GET", "/events?limit=1000", NULL, 0, &r);
+    CHECK(strstr(r.body, "\"sync-failed\"") != NULL);
+    api_req(&env, "GET", "/metrics", NULL, 0, &r);
+    CHECK(strstr(r.body, "enjoliver_reconcile_errors_total{reconciler=\"sync\"} 0\n") == NULL);
     t_log("groups/ unusable: the sync logged, retried, and wrote once it was back (%llu ms)",
           (unsigned long long)(t_now_ms() - t0));
+}
+
+/* Every group's range is recorded; a machine with a lower IP than all of
+ * them joins: no existing group changes, it takes the next free block. */
+static void test_ranges_stay(void)
+{
+    const char *macs[] = {"52:54:00:5b:45:35", "52:54:00:a5:24:f5", "52:54:00:e8:32:5b",
+                          "52:54:00:ea:6f:41"};
+    long before[4];
+    char rec[64], got[64];
+    for (int i = 0; i < 4; i++) {
+        recorded(macs[i], rec, sizeof rec);
+        group_range(groups[i], got, sizeof got);
+        CHECKF(rec[0] && strcmp(rec, got) == 0, "%s: recorded %s, group %s", macs[i], rec, got);
+        before[i] = mtime_ns(groups[i]);
+    }
+    post("0c0c0c0c-0000-4000-8000-000000000001", "52:54:00:00:00:07", "172.20.0.7", 21,
+         "172.20.0.1");
+    wait_file("groups/kubernetes_nodes-525400000007.json", 5000);
+    for (int i = 0; i < 4; i++)
+        CHECKF(mtime_ns(groups[i]) == before[i], "%s rewritten when a lower IP joined",
+               groups[i]);
+    recorded("52:54:00:00:00:07", rec, sizeof rec);
+    group_range("groups/kubernetes_nodes-525400000007.json", got, sizeof got);
+    CHECKF(strcmp(rec, got) == 0 && strcmp(got, "172.20.5.1-172.20.5.254") == 0,
+           "new machine: recorded %s, group %s", rec, got);
+    t_log("pod ranges: recorded in etcd; a lower IP joined and no group changed (it got %s)", got);
+}
+
+/* A /30 has no room for a pod block: that machine is reported (log,
+ * event, metric) and keeps no group; a machine after it is synced. */
+static void test_no_room_for_one(void)
+{
+    post("0c0c0c0c-0000-4000-8000-000000000002", "52:54:00:00:00:30", "192.168.30.2", 30,
+         "192.168.30.1");
+    CHECK(api_wait_body(&env, "/events?machine=52:54:00:00:00:30", "\"machine-not-synced\"", 5000));
+    CHECK(api_wait_body(&env, "/metrics", "enjoliver_sync_skipped_machines 1\n", 2000));
+    post("0c0c0c0c-0000-4000-8000-000000000003", "52:54:00:00:00:08", "172.20.0.8", 21,
+         "172.20.0.1");
+    wait_file("groups/kubernetes_nodes-525400000008.json", 5000);
+    CHECK(!exists("groups/kubernetes_nodes-525400000030.json"));
+    char cmd[700];
+    snprintf(cmd, sizeof cmd,
+             "grep -q 'machine left without a group.*machine=52:54:00:00:00:30.*too small' '%s'",
+             env.log_path);
+    CHECK(t_system("%s", cmd) == 0);
+    /* Forgotten, it is not reported any more. */
+    api_req(&env, "DELETE", "/discovery/0c0c0c0c-0000-4000-8000-000000000002", NULL, 0, &r);
+    CHECK(r.status == 200);
+    CHECK(api_wait_body(&env, "/metrics", "enjoliver_sync_skipped_machines 0\n", 5000));
+    t_log("a machine without room for pods: reported, the others synced");
 }
 
 int main(int argc, char **argv)
@@ -283,6 +384,8 @@ int main(int argc, char **argv)
     test_example();
     test_events_and_metrics();
     test_restart_rewrites_nothing();
+    test_ranges_stay();
+    test_no_room_for_one();
     test_orphans_and_foreign_files();
     test_fault_then_recovery();
     api_resp_free(&r);

@@ -195,6 +195,15 @@ static model_sync_config_t base_config(void)
     return c;
 }
 
+/* The entry of out->skipped for mac, or NULL. */
+static const model_sync_skip_t *skipped(const model_sync_files_t *o, const char *mac)
+{
+    for (size_t i = 0; i < o->n_skipped; i++)
+        if (strcmp(o->skipped[i].mac, mac) == 0)
+            return &o->skipped[i];
+    return NULL;
+}
+
 static int gen(const model_sync_config_t *c, model_sync_machine_t *in, size_t n,
                model_sync_files_t *out, model_err_t *err)
 {
@@ -239,7 +248,7 @@ static void test_fixture_example(void)
 {
     const char *keys[1];
     model_sync_config_t c = fixture_config(keys);
-    model_sync_machine_t in[] = {{fx[3], CP}, {fx[2], CP}, {fx[1], CP}, {fx[4], NODE}};
+    model_sync_machine_t in[] = {{fx[3], CP, 0, 0}, {fx[2], CP, 0, 0}, {fx[1], CP, 0, 0}, {fx[4], NODE, 0, 0}};
     model_sync_files_t out;
     model_err_t err;
     int rc = gen(&c, in, 4, &out, &err);
@@ -360,9 +369,9 @@ static void test_determinism(void)
 {
     const char *keys[1];
     model_sync_config_t c = fixture_config(keys);
-    model_sync_machine_t a[] = {{fx[3], CP}, {fx[2], CP}, {fx[1], CP}, {fx[4], NODE}};
-    model_sync_machine_t b[] = {{fx[4], NODE}, {fx[1], CP}, {fx[3], CP}, {fx[2], CP}};
-    model_sync_machine_t d[] = {{fx[2], CP}, {fx[4], NODE}, {fx[1], CP}, {fx[3], CP}};
+    model_sync_machine_t a[] = {{fx[3], CP, 0, 0}, {fx[2], CP, 0, 0}, {fx[1], CP, 0, 0}, {fx[4], NODE, 0, 0}};
+    model_sync_machine_t b[] = {{fx[4], NODE, 0, 0}, {fx[1], CP, 0, 0}, {fx[3], CP, 0, 0}, {fx[2], CP, 0, 0}};
+    model_sync_machine_t d[] = {{fx[2], CP, 0, 0}, {fx[4], NODE, 0, 0}, {fx[1], CP, 0, 0}, {fx[3], CP, 0, 0}};
     model_sync_files_t oa, ob, od;
     model_err_t err;
     CHECK(gen(&c, a, 4, &oa, &err) == 0);
@@ -382,14 +391,15 @@ static void test_determinism(void)
     model_sync_files_free(&od);
 }
 
-/* #7: a new machine with a lower MAC renames nothing. */
+/* #7: a new machine with a lower MAC renames no group; with the name
+ * indexes of a first pass fed back, it renames no machine either. */
 static void test_stable_ids(void)
 {
     const char *keys[1];
     model_sync_config_t c = fixture_config(keys);
     model_machine_t *low = mk1("52:54:00:00:00:01", "172.20.0.70/21", "172.20.0.1", NULL);
-    model_sync_machine_t a[] = {{fx[3], CP}, {fx[2], CP}, {fx[1], CP}, {fx[4], NODE}};
-    model_sync_machine_t b[] = {{fx[3], CP}, {fx[2], CP}, {fx[1], CP}, {fx[4], NODE}, {low, NODE}};
+    model_sync_machine_t a[] = {{fx[3], CP, 0, 0}, {fx[2], CP, 0, 0}, {fx[1], CP, 0, 0}, {fx[4], NODE, 0, 0}};
+    model_sync_machine_t b[] = {{fx[3], CP, 0, 0}, {fx[2], CP, 0, 0}, {fx[1], CP, 0, 0}, {fx[4], NODE, 0, 0}, {low, NODE, 0, 0}};
     model_sync_files_t oa, ob;
     model_err_t err;
     CHECK(gen(&c, a, 4, &oa, &err) == 0);
@@ -407,6 +417,27 @@ static void test_stable_ids(void)
     root = parse_file(find(&ob, "groups/kubernetes_nodes-525400ea6f41.json"));
     CHECK(root && scmp(md_str(root, "hostname"), "no-1-172-20-0-97") == 0);
     json_decref(root);
+    model_sync_files_free(&ob);
+
+    /* Fed what the first pass gave (name indexes, pod ranges), nobody is
+     * renamed: the newcomer takes the lowest free index of its set. */
+    model_sync_machine_t c2[5];
+    for (size_t i = 0; i < 5; i++) {
+        c2[i] = b[i];
+        const model_iface_t *bi = model_discovery_boot_iface(&b[i].m->facts);
+        for (size_t k = 0; k < oa.n; k++)
+            if (strcmp(oa.files[k].mac, bi->mac) == 0) {
+                c2[i].pod_start = oa.files[k].pod_start;
+                c2[i].name_slot = oa.files[k].name_index + 1;
+            }
+    }
+    CHECK(gen(&c, c2, 5, &ob, &err) == 0);
+    for (size_t i = 0; i < oa.n; i++)
+        CHECKF(scmp(find(&ob, oa.files[i].path)->text, oa.files[i].text) == 0, "%s changed",
+               oa.files[i].path);
+    root = parse_file(find(&ob, "groups/kubernetes_nodes-525400000001.json"));
+    CHECK(root && scmp(md_str(root, "hostname"), "no-1-172-20-0-70") == 0);
+    json_decref(root);
     model_sync_files_free(&oa);
     model_sync_files_free(&ob);
     free(low);
@@ -422,7 +453,7 @@ static void test_names(void)
     model_machine_t *b = mk1("52:54:00:00:00:0b", "10.0.0.11/16", "10.0.0.1", NULL);
     model_machine_t *d = mk1("52:54:00:00:00:0c", "10.0.0.12/16", "10.0.0.1", NULL);
     model_machine_t *h = mk1("52:54:00:00:00:0d", "10.0.0.13/16", "10.0.0.1", "host");
-    model_sync_machine_t in[] = {{a, CP}, {b, CP}, {d, NODE}, {h, NODE}};
+    model_sync_machine_t in[] = {{a, CP, 0, 0}, {b, CP, 0, 0}, {d, NODE, 0, 0}, {h, NODE, 0, 0}};
     model_sync_files_t out;
     model_err_t err;
     int rc = gen(&c, in, 4, &out, &err);
@@ -491,7 +522,7 @@ static void test_numeric_order(void)
     model_machine_t *a = mk1("52:54:00:00:00:01", "10.0.0.100/16", "10.0.0.1", NULL);
     model_machine_t *b = mk1("52:54:00:00:00:02", "10.0.0.9/16", "10.0.0.1", NULL);
     model_machine_t *d = mk1("52:54:00:00:00:03", "10.0.0.10/16", "10.0.0.1", NULL);
-    model_sync_machine_t in[] = {{a, CP}, {b, CP}, {d, CP}};
+    model_sync_machine_t in[] = {{a, CP, 0, 0}, {b, CP, 0, 0}, {d, CP, 0, 0}};
     model_sync_files_t out;
     model_err_t err;
     int rc = gen(&c, in, 3, &out, &err);
@@ -523,7 +554,7 @@ static void test_cni_same_last_octet(void)
     model_sync_config_t c = base_config();
     model_machine_t *a = mk1("52:54:00:00:01:0a", "10.1.0.10/16", "10.1.0.1", NULL);
     model_machine_t *b = mk1("52:54:00:00:02:0a", "10.1.1.10/16", "10.1.0.1", NULL);
-    model_sync_machine_t in[] = {{b, NODE}, {a, NODE}};
+    model_sync_machine_t in[] = {{b, NODE, 0, 0}, {a, NODE, 0, 0}};
     model_sync_files_t out;
     model_err_t err;
     int rc = gen(&c, in, 2, &out, &err);
@@ -549,36 +580,111 @@ static void test_cni_same_last_octet(void)
     free(b);
 }
 
-/* A /30 cannot hold a block of 256: refused, naming the machine. */
+/* A /30 cannot hold a block of 256: that machine is skipped, naming its
+ * network; the others are synced all the same. */
 static void test_cni_too_small(void)
 {
     model_sync_config_t c = base_config();
     model_machine_t *ok = mk1("52:54:00:00:00:01", "10.0.0.10/16", "10.0.0.1", NULL);
     model_machine_t *a = mk1("52:54:00:00:00:aa", "192.168.7.2/30", "192.168.7.1", NULL);
-    model_sync_machine_t in[] = {{ok, CP}, {a, NODE}};
-    model_sync_files_t out = {(model_sync_file_t *)1, 99};
+    model_sync_machine_t in[] = {{ok, CP, 0, 0}, {a, NODE, 0, 0}};
+    model_sync_files_t out;
     model_err_t err;
     int rc = gen(&c, in, 2, &out, &err);
-    CHECKF(rc == -ENOSPC, "rc %d", rc);
-    CHECK(out.files == NULL && out.n == 0);
-    CHECK_MSG(err, "machine 52:54:00:00:00:aa (192.168.7.2)");
-    CHECKF(strstr(err.msg, "192.168.7.0/30 is too small") != NULL, "%s", err.msg);
+    CHECKF(rc == 0, "rc %d", rc);
+    CHECK(out.n == 5 && out.n_skipped == 1);
+    CHECK(find(&out, "groups/etcd_member_kubernetes_control_plane-525400000001.json") != NULL);
+    CHECK(find(&out, "groups/kubernetes_nodes-5254000000aa.json") == NULL);
+    const model_sync_skip_t *sk = skipped(&out, "52:54:00:00:00:aa");
+    CHECK(sk && sk->error == -ENOSPC);
+    CHECKF(sk && strstr(sk->msg, "machine 52:54:00:00:00:aa (192.168.7.2)") == sk->msg, "%s",
+           sk ? sk->msg : "");
+    CHECKF(sk && strstr(sk->msg, "192.168.7.0/30 is too small") != NULL, "%s", sk ? sk->msg : "");
+    model_sync_files_free(&out);
 
-    /* A /23 holds one block besides the hosts' one: the third machine fails. */
+    /* A /23 holds one block besides the hosts' one: the second machine
+     * waits, the first keeps its group. */
     model_machine_t *m1 = mk1("52:54:00:00:01:01", "10.9.0.5/23", "10.9.0.1", NULL);
     model_machine_t *m2 = mk1("52:54:00:00:01:02", "10.9.0.6/23", "10.9.0.1", NULL);
-    model_sync_machine_t in2[] = {{m1, NODE}, {m2, NODE}};
+    model_sync_machine_t in2[] = {{m1, NODE, 0, 0}, {m2, NODE, 0, 0}};
     rc = gen(&c, in2, 1, &out, &err);
-    CHECKF(rc == 0, "%s", err.msg);
+    CHECKF(rc == 0 && out.n_skipped == 0, "%s", err.msg);
     model_sync_files_free(&out);
     rc = gen(&c, in2, 2, &out, &err);
-    CHECKF(rc == -ENOSPC, "rc %d", rc);
-    CHECK_MSG(err, "machine 52:54:00:00:01:02 (10.9.0.6)");
-    CHECKF(strstr(err.msg, "machine 2 of 2") != NULL, "%s", err.msg);
+    CHECKF(rc == 0, "rc %d", rc);
+    CHECK(find(&out, "groups/kubernetes_nodes-525400000101.json") != NULL);
+    sk = skipped(&out, "52:54:00:00:01:02");
+    CHECK(sk && sk->error == -ENOSPC && out.n_skipped == 1);
+    CHECKF(sk && strstr(sk->msg, "machine 2 of the 2 that needed one") != NULL, "%s", sk ? sk->msg : "");
+    model_sync_files_free(&out);
     free(ok);
     free(a);
     free(m1);
     free(m2);
+}
+
+/* A range once given stays with its machine: machines that join later,
+ * even with lower IPs, take other blocks; a recorded range that became
+ * invalid (a new host IP inside it) moves; of two machines naming one
+ * block, the first in IP order keeps it. */
+static void test_cni_recorded_ranges(void)
+{
+    model_sync_config_t c = base_config();
+    model_machine_t *a = mk1("52:54:00:00:02:01", "10.4.0.50/16", "10.4.0.1", NULL);
+    model_machine_t *b = mk1("52:54:00:00:02:02", "10.4.0.60/16", "10.4.0.1", NULL);
+    model_sync_machine_t in[] = {{a, NODE, 0, 0}, {b, NODE, 0, 0}};
+    model_sync_files_t out;
+    model_err_t err;
+    CHECK(gen(&c, in, 2, &out, &err) == 0);
+    const model_sync_file_t *fa = find(&out, "groups/kubernetes_nodes-525400000201.json");
+    const model_sync_file_t *fb = find(&out, "groups/kubernetes_nodes-525400000202.json");
+    CHECK(fa && fb);
+    uint32_t ra = fa ? fa->pod_start : 0, rb = fb ? fb->pod_start : 0;
+    uint32_t s, e;
+    cni_range(fa, &s, &e);
+    CHECK(s == ra && e == fa->pod_end); /* the file says what pod_start says */
+    char x[16];
+    CHECKF(scmp(model_ipv4_format(ra, x), "10.4.1.1") == 0, "%s", x);
+    model_sync_files_free(&out);
+
+    /* Without records, a lower IP would take 10.4.1.x; with them, it does not. */
+    model_machine_t *low = mk1("52:54:00:00:02:03", "10.4.0.20/16", "10.4.0.1", NULL);
+    model_sync_machine_t in2[] = {{a, NODE, ra, 0}, {b, NODE, rb, 0}, {low, NODE, 0, 0}};
+    CHECK(gen(&c, in2, 3, &out, &err) == 0);
+    fa = find(&out, "groups/kubernetes_nodes-525400000201.json");
+    fb = find(&out, "groups/kubernetes_nodes-525400000202.json");
+    const model_sync_file_t *fl = find(&out, "groups/kubernetes_nodes-525400000203.json");
+    CHECK(fa && fb && fl && fa->pod_start == ra && fb->pod_start == rb);
+    CHECKF(fl && scmp(model_ipv4_format(fl->pod_start, x), "10.4.3.1") == 0, "%s", x);
+    model_sync_files_free(&out);
+
+    /* A machine whose IP lands in a's range: a moves, the newcomer keeps its IP. */
+    model_machine_t *in_range = mk1("52:54:00:00:02:04", "10.4.1.9/16", "10.4.0.1", NULL);
+    model_sync_machine_t in3[] = {{a, NODE, ra, 0}, {b, NODE, rb, 0}, {in_range, NODE, 0, 0}};
+    CHECK(gen(&c, in3, 3, &out, &err) == 0);
+    fa = find(&out, "groups/kubernetes_nodes-525400000201.json");
+    fb = find(&out, "groups/kubernetes_nodes-525400000202.json");
+    CHECK(fa && fb && fa->pod_start != ra && fb->pod_start == rb && out.n_skipped == 0);
+    model_sync_files_free(&out);
+
+    /* Two records naming one block: the lower IP keeps it. */
+    model_sync_machine_t in4[] = {{b, NODE, ra, 0}, {a, NODE, ra, 0}};
+    CHECK(gen(&c, in4, 2, &out, &err) == 0);
+    fa = find(&out, "groups/kubernetes_nodes-525400000201.json");
+    fb = find(&out, "groups/kubernetes_nodes-525400000202.json");
+    CHECK(fa && fb && fa->pod_start == ra && fb->pod_start != ra);
+    model_sync_files_free(&out);
+
+    /* A record that is not a block start of the network is ignored. */
+    model_sync_machine_t in5[] = {{a, NODE, ra + 7, 0}};
+    CHECK(gen(&c, in5, 1, &out, &err) == 0);
+    fa = find(&out, "groups/kubernetes_nodes-525400000201.json");
+    CHECK(out.n == 5 && fa && fa->pod_start == ra);
+    model_sync_files_free(&out);
+    free(a);
+    free(b);
+    free(low);
+    free(in_range);
 }
 
 /* sub_ips = 0 keeps the original's rule (spec test vector), checked. */
@@ -588,7 +694,7 @@ static void test_cni_sub_ips_zero(void)
     c.sub_ips = 0;
     c.range_nb_ips = 60;
     model_machine_t *a = mk1("52:54:00:00:00:01", "10.99.33.1/19", "10.99.32.1", NULL);
-    model_sync_machine_t in[] = {{a, NODE}};
+    model_sync_machine_t in[] = {{a, NODE, 0, 0}};
     model_sync_files_t out;
     model_err_t err;
     int rc = gen(&c, in, 1, &out, &err);
@@ -601,12 +707,18 @@ static void test_cni_sub_ips_zero(void)
            "%s-%s", x, y);
     model_sync_files_free(&out);
 
-    /* A neighbour inside that range is refused. */
+    /* A neighbour inside that range: the machine whose range holds it is
+     * skipped, the neighbour is synced. */
     model_machine_t *b = mk1("52:54:00:00:00:02", "10.99.33.20/19", "10.99.32.1", NULL);
-    model_sync_machine_t in2[] = {{a, NODE}, {b, NODE}};
+    model_sync_machine_t in2[] = {{a, NODE, 0, 0}, {b, NODE, 0, 0}};
     rc = gen(&c, in2, 2, &out, &err);
-    CHECKF(rc == -EINVAL, "rc %d", rc);
-    CHECK_MSG(err, "machine 52:54:00:00:00:01 (10.99.33.1)");
+    CHECKF(rc == 0, "rc %d", rc);
+    const model_sync_skip_t *sk = skipped(&out, "52:54:00:00:00:01");
+    CHECK(sk && out.n_skipped == 1);
+    CHECKF(sk && strstr(sk->msg, "machine 52:54:00:00:00:01 (10.99.33.1)") == sk->msg, "%s",
+           sk ? sk->msg : "");
+    CHECK(find(&out, "groups/kubernetes_nodes-525400000002.json") != NULL);
+    model_sync_files_free(&out);
     free(a);
     free(b);
 }
@@ -621,7 +733,7 @@ static void test_multi_nic(void)
     snprintf(arr, sizeof arr, "[%s, %s]", n1, n2);
     model_machine_t *m = mk("52:54:00:00:00:e1", arr, "null");
     CHECK(m->facts.n_ifaces == 2 && !m->facts.ifaces[0].as_boot);
-    model_sync_machine_t in[] = {{m, CP}};
+    model_sync_machine_t in[] = {{m, CP, 0, 0}};
     model_sync_files_t out;
     model_err_t err;
     int rc = gen(&c, in, 1, &out, &err);
@@ -662,7 +774,7 @@ static void test_disk_profile(void)
         nic(n, sizeof n, "eth0", mac, "10.0.0.5/16", "10.0.0.1", NULL);
         snprintf(arr, sizeof arr, "[%s]", n);
         model_machine_t *m = mk(mac, arr, sizes[i]);
-        model_sync_machine_t in[] = {{m, NODE}};
+        model_sync_machine_t in[] = {{m, NODE, 0, 0}};
         model_sync_files_t out;
         model_err_t err;
         CHECK(gen(&c, in, 1, &out, &err) == 0);
@@ -710,7 +822,7 @@ static void test_config_values(void)
     model_sync_files_free(&out);
 
     model_machine_t *m = mk1("52:54:00:00:00:01", "10.0.0.5/24", "", NULL);
-    model_sync_machine_t in[] = {{m, NODE}};
+    model_sync_machine_t in[] = {{m, NODE, 0, 0}};
     c.sub_ips = 16;
     c.range_nb_ips = 13;
     c.skip_ips = 1;
@@ -780,32 +892,47 @@ static void test_random_clusters(void)
             snprintf(mac, sizeof mac, "52:54:00:%02x:%02x:%02x", iter & 0xff, (unsigned)i,
                      rnd() & 0xff);
             m[i] = mk1(mac, cidr, gw, NULL);
-            in[i] = (model_sync_machine_t){m[i], rnd() % 3 ? CP : NODE};
+            in[i] = (model_sync_machine_t){m[i], rnd() % 3 ? CP : NODE, 0, 0};
             rev[n - 1 - i] = in[i];
         }
         model_sync_files_t out, out2;
         model_err_t err;
         int rc = gen(&c, in, n, &out, &err);
         int rc2 = gen(&c, rev, n, &out2, &err);
-        CHECKF(rc == rc2, "iteration %d: %d vs %d with the input reversed", iter, rc, rc2);
-        CHECKF(rc == 0 || rc == -ENOSPC || rc == -EINVAL, "iteration %d: rc %d", iter, rc);
-        ok += rc == 0;
-        nospc += rc == -ENOSPC;
-        inval += rc == -EINVAL;
-        if (getenv("MBGEN_DEBUG") && rc != 0)
-            fprintf(stderr, "iter %d sub %u: %s\n", iter, c.sub_ips, err.msg);
+        CHECKF(rc == 0 && rc2 == 0, "iteration %d: %d, %d reversed: %s", iter, rc, rc2, err.msg);
         if (rc == 0 && rc2 == 0) {
-            CHECK(out.n == n + 4 && out2.n == n + 4);
+            ok += out.n_skipped == 0;
+            for (size_t i = 0; i < out.n_skipped; i++) {
+                nospc += out.skipped[i].error == -ENOSPC;
+                inval += out.skipped[i].error == -EINVAL;
+                CHECKF(out.skipped[i].error == -ENOSPC || out.skipped[i].error == -EINVAL,
+                       "iteration %d: skip error %d", iter, out.skipped[i].error);
+                if (getenv("MBGEN_DEBUG"))
+                    fprintf(stderr, "iter %d sub %u: %s\n", iter, c.sub_ips, out.skipped[i].msg);
+            }
+            CHECK(out.n + out.n_skipped == n + 4 && out2.n == out.n &&
+                  out2.n_skipped == out.n_skipped);
             for (size_t i = 0; i < out.n && i < out2.n; i++)
                 CHECKF(scmp(out.files[i].text, out2.files[i].text) == 0,
                        "iteration %d: %s depends on the input order", iter, out.files[i].path);
+            for (size_t i = 0; i < out.n_skipped && i < out2.n_skipped; i++)
+                CHECKF(scmp(out.skipped[i].msg, out2.skipped[i].msg) == 0,
+                       "iteration %d: skips depend on the input order", iter);
             uint32_t s[12], e[12];
+            bool synced[12];
             for (size_t i = 0; i < n; i++) {
                 char id[64], path[96];
                 const model_iface_t *b = model_discovery_boot_iface(&m[i]->facts);
                 model_sync_group_id(in[i].roles, b->mac, id, sizeof id);
                 snprintf(path, sizeof path, "groups/%s.json", id);
-                cni_range(find(&out, path), &s[i], &e[i]);
+                const model_sync_file_t *f = find(&out, path);
+                synced[i] = f != NULL;
+                CHECKF(synced[i] != (skipped(&out, b->mac) != NULL),
+                       "iteration %d: %s neither synced nor skipped (or both)", iter, b->mac);
+                if (!synced[i])
+                    continue;
+                cni_range(f, &s[i], &e[i]);
+                CHECK(s[i] == f->pod_start && e[i] == f->pod_end);
                 uint32_t ip, net;
                 unsigned plen;
                 model_cidrv4_parse(b->cidrv4, &ip, &plen, NULL, NULL);
@@ -821,7 +948,20 @@ static void test_random_clusters(void)
                     CHECKF(gw < s[i] || gw > e[i], "iteration %d: gateway inside a range", iter);
                 }
                 for (size_t j = 0; j < i; j++)
-                    CHECKF(e[i] < s[j] || e[j] < s[i], "iteration %d: ranges meet", iter);
+                    CHECKF(!synced[j] || e[i] < s[j] || e[j] < s[i], "iteration %d: ranges meet",
+                           iter);
+            }
+            /* Fed back as records, the ranges stay where they are. */
+            if (c.sub_ips > 0) {
+                model_sync_machine_t again[12];
+                for (size_t i = 0; i < n; i++)
+                    again[i] = (model_sync_machine_t){m[i], in[i].roles, synced[i] ? s[i] : 0, 0};
+                model_sync_files_t o3;
+                CHECK(gen(&c, again, n, &o3, &err) == 0);
+                for (size_t i = 0; i < o3.n && i < out.n; i++)
+                    CHECKF(scmp(o3.files[i].text, out.files[i].text) == 0,
+                           "iteration %d: a recorded range moved", iter);
+                model_sync_files_free(&o3);
             }
             /* E: numeric order. */
             json_t *r = parse_file(&out.files[0]); /* discovery group: no E */
@@ -850,8 +990,9 @@ static void test_random_clusters(void)
         for (size_t i = 0; i < n; i++)
             free(m[i]);
     }
-    printf("random clusters: %d generated, %d too small, %d refused\n", ok, nospc, inval);
-    CHECK(ok > 50);
+    printf("random clusters: %d without a skip; machines skipped: %d no range, %d refused\n", ok,
+           nospc, inval);
+    CHECK(ok > 50 && nospc > 0);
 }
 
 static void test_errors(void)
@@ -862,28 +1003,49 @@ static void test_errors(void)
     model_machine_t *a = mk1("52:54:00:00:00:01", "10.0.0.5/16", "10.0.0.1", NULL);
     model_machine_t *b = mk1("52:54:00:00:00:02", "10.0.0.5/16", "10.0.0.1", NULL);
 
-    model_sync_machine_t bad_roles[] = {{a, MODEL_ROLE_ETCD_MEMBER}};
-    CHECK(gen(&c, bad_roles, 1, &out, &err) == -EINVAL);
-    CHECK_MSG(err, "machine 52:54:00:00:00:01");
+    /* Per machine: skipped with the reason, the others synced. */
+    model_machine_t *ok = mk1("52:54:00:00:00:09", "10.0.0.9/16", "10.0.0.1", NULL);
+    model_sync_machine_t bad_roles[] = {{a, MODEL_ROLE_ETCD_MEMBER, 0, 0}, {ok, NODE, 0, 0}};
+    CHECK(gen(&c, bad_roles, 2, &out, &err) == 0);
+    const model_sync_skip_t *sk = skipped(&out, "52:54:00:00:00:01");
+    CHECK(sk && sk->error == -EINVAL && out.n == 5 && out.n_skipped == 1);
+    CHECKF(sk && strstr(sk->msg, "machine 52:54:00:00:00:01") == sk->msg, "%s", sk ? sk->msg : "");
+    model_sync_files_free(&out);
 
-    model_sync_machine_t same_ip[] = {{a, CP}, {b, NODE}};
-    CHECK(gen(&c, same_ip, 2, &out, &err) == -EINVAL);
-    CHECKF(strstr(err.msg, "boot IP also used") != NULL, "%s", err.msg);
+    /* One boot IP, two machines: the one holding a pod range keeps it,
+     * else the lower MAC. */
+    model_sync_machine_t same_ip[] = {{b, NODE, 0, 0}, {a, CP, 0, 0}};
+    CHECK(gen(&c, same_ip, 2, &out, &err) == 0);
+    sk = skipped(&out, "52:54:00:00:00:02");
+    CHECKF(sk && strstr(sk->msg, "boot IP also used by machine 52:54:00:00:00:01") != NULL, "%s",
+           sk ? sk->msg : "");
+    model_sync_files_free(&out);
+    uint32_t held = 0;
+    model_ipv4_parse("10.0.1.1", &held, NULL, NULL);
+    model_sync_machine_t same_ip2[] = {{a, CP, 0, 0}, {b, NODE, held, 0}};
+    CHECK(gen(&c, same_ip2, 2, &out, &err) == 0);
+    sk = skipped(&out, "52:54:00:00:00:01");
+    CHECK(sk && out.n_skipped == 1 && find(&out, "groups/kubernetes_nodes-525400000002.json"));
+    model_sync_files_free(&out);
 
-    model_sync_machine_t same_mac[] = {{a, CP}, {a, NODE}};
+    model_sync_machine_t same_mac[] = {{a, CP, 0, 0}, {a, NODE, 0, 0}};
     CHECK(gen(&c, same_mac, 2, &out, &err) == -EINVAL);
     CHECKF(strstr(err.msg, "boot MAC also reported") != NULL, "%s", err.msg);
 
-    model_sync_machine_t null_m[] = {{NULL, CP}};
+    model_sync_machine_t null_m[] = {{NULL, CP, 0, 0}};
     CHECK(gen(&c, null_m, 1, &out, &err) == -EINVAL);
     CHECK_MSG(err, "machines[0]");
 
     /* A boot NIC without IPv4. */
     model_machine_t *noip =
         mk("52:54:00:00:00:03", "[{\"name\": \"eth0\", \"mac\": \"52:54:00:00:00:03\"}]", "null");
-    model_sync_machine_t in_noip[] = {{noip, NODE}};
-    CHECK(gen(&c, in_noip, 1, &out, &err) == -EINVAL);
-    CHECKF(strstr(err.msg, "has no IPv4") != NULL, "%s", err.msg);
+    model_sync_machine_t in_noip[] = {{noip, NODE, 0, 0}};
+    CHECK(gen(&c, in_noip, 1, &out, &err) == 0);
+    sk = skipped(&out, "52:54:00:00:00:03");
+    CHECKF(sk && strstr(sk->msg, "has no IPv4") != NULL, "%s", sk ? sk->msg : "");
+    CHECK(out.n == 4);
+    model_sync_files_free(&out);
+    free(ok);
 
     model_sync_config_t k = c;
     const model_sync_kv_t sel[] = {{"mac", "x"}};
@@ -937,6 +1099,7 @@ int main(void)
     test_numeric_order();
     test_cni_same_last_octet();
     test_cni_too_small();
+    test_cni_recorded_ranges();
     test_cni_sub_ips_zero();
     test_multi_nic();
     test_disk_profile();
