@@ -14,6 +14,7 @@
 #include "model/machine.h"
 #include "model/records.h"
 #include "model/validate.h"
+#include "sync_memo.h"
 
 struct sync_s {
     const config_t *cfg;
@@ -22,6 +23,7 @@ struct sync_s {
     model_sync_ladder_t *ladder;
     char **keys; /* ssh_authorized_keys contents, read per pass */
     size_t n_keys;
+    sync_memo_t memo; /* machine groups: facts and texts of the last plan */
 };
 
 /* ---- configuration -------------------------------------------------------- */
@@ -117,6 +119,7 @@ void sync_free(sync_t *s)
     if (!s)
         return;
     free_keys(s);
+    sync_memo_free(&s->memo);
     free(s->selectors);
     free(s->ladder);
     free(s);
@@ -305,6 +308,49 @@ static int remove_orphans(sync_t *s, const model_sync_files_t *files, sync_resul
     return rc;
 }
 
+static bool same_stat(const struct stat *st, const sync_memo_entry_t *e)
+{
+    return st->st_size == e->size && st->st_mtim.tv_sec == e->mtime.tv_sec &&
+           st->st_mtim.tv_nsec == e->mtime.tv_nsec;
+}
+
+/* Writes one file unless it already holds its text. A machine group's
+ * text is in the memo, and a file the memo says holds it (same size and
+ * mtime as when it was written or read) is not even read. */
+static int write_file(sync_t *s, const model_sync_file_t *f, sync_result_t *res)
+{
+    sync_memo_entry_t *e = f->mac[0] ? sync_memo_find(&s->memo, f->mac) : NULL;
+    const char *text = e ? e->text : f->text;
+    size_t len = e ? e->len : f->len;
+    if (!text)
+        return -EINVAL; /* a group the plan did not give a text: a bug */
+    char path[1400];
+    snprintf(path, sizeof path, "%s/%s", s->cfg->matchbox_path, f->path);
+    struct stat st;
+    if (e && e->on_disk && stat(path, &st) == 0 && same_stat(&st, e)) {
+        res->unchanged++;
+        return 0;
+    }
+    size_t old_len = 0;
+    char *old = read_file(path, &old_len);
+    bool same = old && old_len == len && memcmp(old, text, len) == 0;
+    free(old);
+    if (same) {
+        res->unchanged++;
+    } else {
+        int rc = write_atomic(path, text, len);
+        if (rc)
+            return rc;
+        res->written++;
+    }
+    if (e && stat(path, &st) == 0) {
+        e->on_disk = true;
+        e->size = st.st_size;
+        e->mtime = st.st_mtim;
+    }
+    return 0;
+}
+
 static int write_files(sync_t *s, const model_sync_files_t *files, sync_result_t *res,
                        model_err_t *err)
 {
@@ -315,23 +361,12 @@ static int write_files(sync_t *s, const model_sync_files_t *files, sync_result_t
             return model_err_set(err, NULL, "cannot create %s: %s", dir, strerror(errno)), -errno;
     }
     for (size_t i = 0; i < files->n; i++) {
-        const model_sync_file_t *f = &files->files[i];
-        char path[1400];
-        snprintf(path, sizeof path, "%s/%s", s->cfg->matchbox_path, f->path);
-        size_t len = 0;
-        char *old = read_file(path, &len);
-        bool same = old && len == f->len && memcmp(old, f->text, len) == 0;
-        free(old);
-        if (same) {
-            res->unchanged++;
-            continue;
-        }
-        int rc = write_atomic(path, f->text, f->len);
+        int rc = write_file(s, &files->files[i], res);
         if (rc) {
-            model_err_set(err, NULL, "cannot write %s: %s", path, strerror(-rc));
+            model_err_set(err, NULL, "cannot write %s/%s: %s", s->cfg->matchbox_path,
+                          files->files[i].path, strerror(-rc));
             return rc;
         }
-        res->written++;
     }
     int rc = remove_orphans(s, files, res);
     if (rc)
@@ -343,10 +378,12 @@ static int write_files(sync_t *s, const model_sync_files_t *files, sync_result_t
 /* ---- the pass ----------------------------------------------------------------- */
 
 typedef struct collect_s {
+    sync_t *s;
     api_cache_t *cache;
-    model_sync_machine_t *ms;
-    model_machine_t **owned;
-    size_t n, cap;
+    sync_memo_t next;        /* the memo this pass builds, in MAC order */
+    model_sync_machine_t *ms; /* one per entry of next */
+    bool *reuse;             /* likewise */
+    size_t cap;
     int err;
 } collect_t;
 
@@ -382,17 +419,35 @@ static const char *set_name(unsigned roles)
 
 static int grow(collect_t *c)
 {
-    size_t cap = c->cap ? c->cap * 2 : 32;
+    size_t cap = c->cap ? c->cap * 2 : 64;
     model_sync_machine_t *ms = realloc(c->ms, cap * sizeof(*ms));
     if (ms)
         c->ms = ms;
-    model_machine_t **ow = realloc(c->owned, cap * sizeof(*ow));
-    if (ow)
-        c->owned = ow;
-    if (!ms || !ow)
+    bool *reuse = realloc(c->reuse, cap * sizeof(*reuse));
+    if (reuse)
+        c->reuse = reuse;
+    if (!ms || !reuse)
         return -ENOMEM;
     c->cap = cap;
     return 0;
+}
+
+/* The facts of machine uuid as of its mod revision rev, into e: decoded
+ * only when e holds older ones. */
+static int refresh_facts(sync_memo_entry_t *e, json_t *m, int64_t rev)
+{
+    if (e->rev == rev && rev != 0)
+        return 0;
+    char *text = json_dumps(m, JSON_COMPACT);
+    model_machine_t *mm = NULL;
+    model_err_t err;
+    int rc = text ? model_machine_decode(text, strlen(text), &mm, &err) : -ENOMEM;
+    free(text);
+    if (rc == 0)
+        model_sync_facts_from(mm, &e->facts);
+    free(mm);
+    e->rev = rc == 0 ? rev : 0;
+    return rc;
 }
 
 static int collect(const char *mac, json_t *schedule, void *arg)
@@ -406,23 +461,69 @@ static int collect(const char *mac, json_t *schedule, void *arg)
     json_t *m = uuid ? api_cache_get(c->cache, MODEL_K_MACHINES, uuid) : NULL;
     if (!m)
         return 0; /* a schedule of a forgotten machine */
-    char *text = json_dumps(m, JSON_COMPACT);
-    model_machine_t *mm = NULL;
-    model_err_t err;
-    int rc = text ? model_machine_decode(text, strlen(text), &mm, &err) : -ENOMEM;
-    free(text);
-    if (rc == -ENOMEM || (rc == 0 && c->n == c->cap && grow(c) != 0)) {
-        free(mm);
+    char key[MODEL_KEY_MAX];
+    const char *value;
+    size_t len;
+    int64_t rev = 0, created;
+    if (model_key(key, sizeof key, c->s->cfg->etcd_prefix, MODEL_K_MACHINES, uuid) < 0 ||
+        !api_cache_peek(c->cache, key, &value, &len, &rev, &created))
+        rev = 0;
+    if (c->next.n == c->cap && grow(c) != 0) {
         c->err = -ENOMEM;
         return 1;
     }
-    if (rc)
+    sync_memo_entry_t *e = sync_memo_carry(&c->s->memo, &c->next, mac);
+    if (!e) {
+        c->err = -ENOMEM;
+        return 1;
+    }
+    int64_t had = e->rev;
+    int rc = refresh_facts(e, m, rev);
+    if (rc == -ENOMEM) {
+        c->err = rc;
+        return 1;
+    }
+    if (rc) { /* undecodable facts: nothing to sync for it */
+        free(e->text);
+        c->next.n--;
         return 0;
-    c->owned[c->n] = mm;
+    }
     given_t g = recorded(c->cache, mac);
     bool same_set = g.set && strcmp(g.set, set_name(roles)) == 0;
-    c->ms[c->n++] = (model_sync_machine_t){mm, roles, g.start, same_set ? g.name_slot : 0};
+    unsigned slot = same_set ? g.name_slot : 0;
+    size_t i = c->next.n - 1;
+    c->ms[i] = (model_sync_machine_t){NULL, roles, g.start, slot, NULL};
+    c->reuse[i] = e->text && had == e->rev && e->roles == roles && e->pod_start == g.start &&
+                  e->name_index + 1 == slot;
     return 0;
+}
+
+/* Moves the texts the generator rendered into the memo: every machine
+ * group's text is then found there. */
+static void keep_texts(sync_memo_t *memo, model_sync_files_t *files)
+{
+    for (size_t i = 0; i < files->n; i++) {
+        model_sync_file_t *f = &files->files[i];
+        sync_memo_entry_t *e = f->mac[0] ? sync_memo_find(memo, f->mac) : NULL;
+        if (!e)
+            continue;
+        e->roles = strncmp(f->id, MODEL_SYNC_PROFILE_CONTROL_PLANE "-",
+                           strlen(MODEL_SYNC_PROFILE_CONTROL_PLANE) + 1) == 0
+                       ? MODEL_SYNC_ROLES_CONTROL_PLANE
+                       : MODEL_SYNC_ROLES_NODE;
+        e->pod_start = f->pod_start;
+        e->name_index = f->name_index;
+        if (f->reused)
+            continue;
+        if (!e->text || e->len != f->len || memcmp(e->text, f->text, f->len) != 0)
+            e->on_disk = false;
+        free(e->text);
+        e->text = f->text;
+        e->len = f->len;
+        f->text = NULL;
+        f->reused = true;
+    }
+    memo->digest = files->digest;
 }
 
 static int add_alloc(sync_plan_t *p, const char *mac, char *value)
@@ -506,9 +607,20 @@ int sync_plan(sync_t *s, api_cache_t *cache, const char *by, sync_plan_t *plan, 
                       strerror(-rc));
         return rc;
     }
-    collect_t c = {.cache = cache};
+    collect_t c = {.s = s, .cache = cache};
     api_cache_foreach(cache, MODEL_K_SCHEDULES, collect, &c);
-    rc = c.err ? c.err : model_sync_generate(&s->mc, c.ms, c.n, &plan->files, err);
+    for (size_t i = 0; i < c.next.n; i++)
+        c.ms[i].facts = &c.next.v[i].facts; /* next no longer moves */
+    rc = c.err ? c.err
+               : model_sync_generate_reusing(&s->mc, c.ms, c.next.n, c.reuse, s->memo.digest,
+                                             &plan->files, err);
+    /* The previous memo's carried entries now live in next. */
+    sync_memo_free(&s->memo);
+    s->memo = c.next;
+    if (rc == 0)
+        keep_texts(&s->memo, &plan->files);
+    else
+        sync_memo_free(&s->memo); /* texts of a failed pass: rendered again next time */
     if (rc == 0)
         rc = plan_puts(cache, by, plan);
     stale_t stale = {cache, plan, 0};
@@ -517,10 +629,8 @@ int sync_plan(sync_t *s, api_cache_t *cache, const char *by, sync_plan_t *plan, 
     rc = rc ? rc : stale.err;
     if (rc == -ENOMEM)
         model_err_set(err, NULL, "out of memory");
-    for (size_t i = 0; i < c.n; i++)
-        free(c.owned[i]);
-    free(c.owned);
     free(c.ms);
+    free(c.reuse);
     if (rc)
         sync_plan_free(plan);
     return rc;

@@ -519,8 +519,8 @@ int model_sync_config_check(const model_sync_config_t *c, model_err_t *err)
 /* Machines. */
 
 typedef struct mnode_s {
-    const model_machine_t *m;
-    const model_iface_t *boot;
+    const model_sync_facts_t *f;
+    const model_sync_nic_t *boot; /* NULL: none */
     bool cp;
     uint32_t ip, net, gw;
     unsigned plen;
@@ -532,6 +532,7 @@ typedef struct mnode_s {
     bool auto_name;
     char who[96];    /* "machine <mac> (<ip>)" */
     uint32_t hint;   /* the pod range it held before, 0: none */
+    size_t in_index; /* in the caller's array */
     int skip;        /* 0, or why it gets no group: -EINVAL, -ENOSPC */
     model_err_t why; /* when skip */
 } mnode_t;
@@ -571,20 +572,22 @@ static int cmp_range(const void *a, const void *b)
 
 /* Reads the boot interface. A machine that cannot be synced is marked
  * skipped (n->skip, n->why); only a NULL entry fails the call. */
-static int load_machine(const model_sync_machine_t *in, size_t i, mnode_t *n, model_err_t *err)
+static int load_machine(const model_sync_machine_t *in, size_t i, const model_sync_facts_t *f,
+                        mnode_t *n, model_err_t *err)
 {
     char where[96];
     memset(n, 0, sizeof *n);
-    if (in->m == NULL) {
+    if (f == NULL) {
         snprintf(where, sizeof where, "machines[%zu]", i);
         return model_err_set(err, where, "is NULL");
     }
-    n->m = in->m;
+    n->f = f;
     n->hint = in->pod_start;
     n->name_slot = in->name_slot;
-    n->boot = model_discovery_boot_iface(&in->m->facts);
+    n->in_index = i;
+    n->boot = f->has_boot ? &f->boot : NULL;
     if (n->boot == NULL) {
-        snprintf(where, sizeof where, "machine %s", in->m->facts.uuid);
+        snprintf(where, sizeof where, "machine %s", f->uuid);
         n->skip = model_err_set(&n->why, where, "has no boot interface");
         return 0;
     }
@@ -1082,13 +1085,11 @@ static json_t *discovery_group_doc(gen_t *g)
     return d;
 }
 
-static const char *disk_profile(const model_sync_config_t *c, const model_discovery_t *f)
+static const char *disk_profile(const model_sync_config_t *c, const model_sync_facts_t *f)
 {
     if (f->n_disks == 0)
         return "inMemory";
-    uint64_t total = 0;
-    for (size_t i = 0; i < f->n_disks; i++)
-        total += f->disks[i].size_bytes >> 30;
+    uint64_t total = f->disk_gib;
     /* Steps by ascending size, the configured order on a tie (a stable
      * sort, as Python's). */
     const model_sync_ladder_t *best = NULL, *largest = NULL;
@@ -1259,7 +1260,7 @@ static json_t *machine_group_doc(gen_t *g, const mnode_t *n, const char *id)
     put(g, md, "nameservers", jjoined(g, c->nameservers, c->n_nameservers, " "));
     put(g, md, "ntp", jjoined(g, c->ntp, c->n_ntp, " "));
     put(g, md, "fallbackntp", jjoined(g, c->fallbackntp, c->n_fallbackntp, " "));
-    put(g, md, "disk_profile", jstr(g, disk_profile(c, &n->m->facts)));
+    put(g, md, "disk_profile", jstr(g, disk_profile(c, n->f)));
     if (n->cp) {
         put(g, md, "roles", jstr(g, "etcd-member,kubernetes-control-plane"));
         put(g, md, "kubernetes_apiserver_count", jint(g, (long long)g->n_cp));
@@ -1299,6 +1300,26 @@ int model_sync_group_id(unsigned roles, const char *mac, char *out, size_t out_s
     return n;
 }
 
+void model_sync_facts_from(const model_machine_t *m, model_sync_facts_t *out)
+{
+    memset(out, 0, sizeof *out);
+    snprintf(out->uuid, sizeof out->uuid, "%s", m->facts.uuid);
+    const model_iface_t *b = model_discovery_boot_iface(&m->facts);
+    if (b) {
+        out->has_boot = true;
+        model_sync_nic_t *n = &out->boot;
+        snprintf(n->name, sizeof n->name, "%s", b->name);
+        snprintf(n->mac, sizeof n->mac, "%s", b->mac);
+        snprintf(n->ipv4, sizeof n->ipv4, "%s", b->ipv4);
+        snprintf(n->cidrv4, sizeof n->cidrv4, "%s", b->cidrv4);
+        snprintf(n->gateway, sizeof n->gateway, "%s", b->gateway);
+        snprintf(n->fqdn, sizeof n->fqdn, "%s", b->fqdn);
+    }
+    out->n_disks = m->facts.n_disks;
+    for (size_t i = 0; i < m->facts.n_disks; i++)
+        out->disk_gib += m->facts.disks[i].size_bytes >> 30;
+}
+
 void model_sync_files_free(model_sync_files_t *f)
 {
     if (f == NULL)
@@ -1311,6 +1332,44 @@ void model_sync_files_free(model_sync_files_t *f)
     free(f->files);
     free(f->skipped);
     memset(f, 0, sizeof *f);
+}
+
+/* Appends a machine group the caller already holds the text of. */
+static int add_reused(model_sync_files_t *out, const char *id, const char *mac)
+{
+    model_sync_file_t *f = &out->files[out->n];
+    memset(f, 0, sizeof *f);
+    f->kind = MODEL_SYNC_GROUP;
+    f->reused = true;
+    f->id = strdup(id);
+    if (asprintf(&f->path, "groups/%s.json", id) < 0)
+        f->path = NULL;
+    snprintf(f->mac, sizeof f->mac, "%s", mac);
+    if (!f->id || !f->path) {
+        free(f->id);
+        free(f->path);
+        memset(f, 0, sizeof *f);
+        return -ENOMEM;
+    }
+    out->n++;
+    return 0;
+}
+
+/* What every machine group shares with the others: the control plane's
+ * IPs (E and its size) and the SSH keys. The configuration is the same
+ * for a caller's whole life. */
+static uint64_t cluster_digest(const gen_t *g)
+{
+    uint64_t h = UINT64_C(1469598103934665603);
+    for (size_t i = 0; i <= g->n_cp + g->c->n_ssh_authorized_keys; i++) {
+        const char *x = i < g->n_cp ? g->cp[i]->boot->ipv4
+                        : i > g->n_cp ? g->c->ssh_authorized_keys[i - g->n_cp - 1]
+                                      : "--";
+        for (; *x; x++)
+            h = (h ^ (unsigned char)*x) * UINT64_C(1099511628211);
+        h = (h ^ 0xff) * UINT64_C(1099511628211);
+    }
+    return h;
 }
 
 /* Appends a file made of doc (which it releases). */
@@ -1434,7 +1493,7 @@ static int report_skipped(const mnode_t *nodes, size_t n, model_sync_files_t *ou
             continue;
         model_sync_skip_t *sk = &out->skipped[out->n_skipped++];
         snprintf(sk->mac, sizeof sk->mac, "%s", nodes[i].boot ? nodes[i].boot->mac : "");
-        snprintf(sk->uuid, sizeof sk->uuid, "%s", nodes[i].m->facts.uuid);
+        snprintf(sk->uuid, sizeof sk->uuid, "%s", nodes[i].f->uuid);
         sk->error = nodes[i].skip;
         snprintf(sk->msg, sizeof sk->msg, "%s", nodes[i].why.msg);
     }
@@ -1451,6 +1510,20 @@ static int cmp_skip(const void *a, const void *b)
 int model_sync_generate(const model_sync_config_t *cfg, const model_sync_machine_t *machines,
                         size_t n, model_sync_files_t *out, model_err_t *err)
 {
+    return model_sync_generate_reusing(cfg, machines, n, NULL, 0, out, err);
+}
+
+/* Can machine x's group text from the earlier call be used again? */
+static bool reusable(const mnode_t *x, const bool *reuse, bool same_cluster)
+{
+    return reuse && reuse[x->in_index] && same_cluster && x->rstart == x->hint &&
+           x->role_index + 1 == x->name_slot;
+}
+
+int model_sync_generate_reusing(const model_sync_config_t *cfg,
+                                const model_sync_machine_t *machines, size_t n, const bool *reuse,
+                                uint64_t prev_digest, model_sync_files_t *out, model_err_t *err)
+{
     if (out == NULL)
         return model_err_set(err, "sync", "no output");
     memset(out, 0, sizeof *out);
@@ -1463,13 +1536,25 @@ int model_sync_generate(const model_sync_config_t *cfg, const model_sync_machine
     mnode_t *nodes = calloc(n ? n : 1, sizeof *nodes);
     mnode_t **v = calloc(n ? n : 1, sizeof *v);
     mnode_t **cp = calloc(n ? n : 1, sizeof *cp);
+    model_sync_facts_t *read = NULL; /* facts of the entries given as m */
+    size_t n_read = 0;
+    for (size_t i = 0; i < n; i++)
+        n_read += machines[i].facts == NULL && machines[i].m != NULL;
+    if (n_read)
+        read = malloc(n_read * sizeof *read);
     out->files = calloc(n + 4, sizeof *out->files);
-    if (nodes == NULL || v == NULL || cp == NULL || out->files == NULL) {
+    if (nodes == NULL || v == NULL || cp == NULL || out->files == NULL || (n_read && !read)) {
         rc = -ENOMEM;
         goto done;
     }
+    n_read = 0;
     for (size_t i = 0; rc == 0 && i < n; i++) {
-        rc = load_machine(&machines[i], i, &nodes[i], err);
+        const model_sync_facts_t *f = machines[i].facts;
+        if (f == NULL && machines[i].m != NULL) {
+            model_sync_facts_from(machines[i].m, &read[n_read]);
+            f = &read[n_read++];
+        }
+        rc = load_machine(&machines[i], i, f, &nodes[i], err);
         v[i] = &nodes[i];
     }
     if (rc)
@@ -1484,7 +1569,7 @@ int model_sync_generate(const model_sync_config_t *cfg, const model_sync_machine
     for (size_t i = 1; i < nv; i++)
         if (strcmp(v[i]->boot->mac, v[i - 1]->boot->mac) == 0) {
             rc = model_err_set(err, v[i]->who, "boot MAC also reported by machine %s",
-                               v[i - 1]->m->facts.uuid);
+                               v[i - 1]->f->uuid);
             goto done;
         }
     nv = drop_skipped(v, nv);
@@ -1537,12 +1622,16 @@ int model_sync_generate(const model_sync_config_t *cfg, const model_sync_machine
                               strcmp(fixed[i].id, MODEL_SYNC_PROFILE_DISCOVERY) == 0);
         rc = add_file(out, fixed[i].kind, fixed[i].id, NULL, doc, g.rc);
     }
+    out->digest = cluster_digest(&g);
     for (size_t i = 0; rc == 0 && i < nv; i++) {
         char id[64];
         model_sync_group_id(v[i]->cp ? MODEL_SYNC_ROLES_CONTROL_PLANE : MODEL_SYNC_ROLES_NODE,
                             v[i]->boot->mac, id, sizeof id);
-        json_t *doc = machine_group_doc(&g, v[i], id);
-        rc = add_file(out, MODEL_SYNC_GROUP, id, v[i]->boot->mac, doc, g.rc);
+        if (reusable(v[i], reuse, out->digest == prev_digest))
+            rc = add_reused(out, id, v[i]->boot->mac);
+        else
+            rc = add_file(out, MODEL_SYNC_GROUP, id, v[i]->boot->mac,
+                          machine_group_doc(&g, v[i], id), g.rc);
         if (rc == 0) {
             out->files[out->n - 1].pod_start = (uint32_t)v[i]->rstart;
             out->files[out->n - 1].pod_end = (uint32_t)v[i]->rend;
@@ -1563,6 +1652,7 @@ done:
     free(nodes);
     free(v);
     free(cp);
+    free(read);
     if (rc)
         model_sync_files_free(out);
     return rc;

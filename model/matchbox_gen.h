@@ -131,15 +131,39 @@ void model_sync_config_defaults(model_sync_config_t *c);
 /* 0, or -EINVAL with err naming the first bad value ("config.<key>: ..."). */
 int model_sync_config_check(const model_sync_config_t *c, model_err_t *err);
 
-/* A scheduled machine: its facts, its roles (a MODEL_SYNC_ROLES_* set),
- * and what an earlier sync gave it (model_sync_file_t), so that it keeps
- * them whatever machines join later: the first address of its pod range
- * (0: none) and 1 + the index of its automatic name (0: none). */
+/* The boot interface of a machine, as the sync reads it. */
+typedef struct model_sync_nic_s {
+    char name[16];
+    char mac[MODEL_MAC_LEN + 1];
+    char ipv4[16], cidrv4[19], gateway[16]; /* "" when absent */
+    char fqdn[MODEL_NAME_MAX + 1];
+} model_sync_nic_t;
+
+/* What the sync needs of a machine's facts: a few hundred bytes, where a
+ * model_machine_t is tens of KiB, so that a caller can keep them for
+ * thousands of machines between passes. */
+typedef struct model_sync_facts_s {
+    char uuid[MODEL_UUID_LEN + 1];
+    bool has_boot; /* false: no boot interface (the machine is skipped) */
+    model_sync_nic_t boot;
+    size_t n_disks;
+    uint64_t disk_gib; /* sum of each disk's whole GiB */
+} model_sync_facts_t;
+
+/* Fills out from m (its as_boot interface, its disks). */
+void model_sync_facts_from(const model_machine_t *m, model_sync_facts_t *out);
+
+/* A scheduled machine: its facts (m, or facts when m is NULL), its roles
+ * (a MODEL_SYNC_ROLES_* set), and what an earlier sync gave it
+ * (model_sync_file_t), so that it keeps them whatever machines join later:
+ * the first address of its pod range (0: none) and 1 + the index of its
+ * automatic name (0: none). */
 typedef struct model_sync_machine_s {
     const model_machine_t *m;
     unsigned roles;
     uint32_t pod_start;
     unsigned name_slot;
+    const model_sync_facts_t *facts;
 } model_sync_machine_t;
 
 typedef enum model_sync_kind_e {
@@ -156,6 +180,7 @@ typedef struct model_sync_file_s {
     char mac[MODEL_MAC_LEN + 1]; /* a machine group's boot MAC, else "" */
     uint32_t pod_start, pod_end; /* a machine group's CNI range, inclusive */
     unsigned name_index;         /* and the index of its automatic name */
+    bool reused;                 /* model_sync_generate_reusing(): text NULL */
 } model_sync_file_t;
 
 /* A machine the sync could not give a group, and why. */
@@ -171,6 +196,7 @@ typedef struct model_sync_files_s {
     size_t n;
     model_sync_skip_t *skipped; /* by boot MAC */
     size_t n_skipped;
+    uint64_t digest; /* of what all machine groups share (E, SSH keys) */
 } model_sync_files_t;
 
 /*
@@ -214,13 +240,29 @@ typedef struct model_sync_files_s {
  * -EINVAL), and of two ranges that overlap the higher one is skipped.
  *
  * Returns 0 and fills *out (free with model_sync_files_free()), or
- *   -EINVAL  bad configuration (model_sync_config_check()), a NULL machine,
+ *   -EINVAL  bad configuration (model_sync_config_check()), a machine with
+ *            neither m nor facts,
  *            two machines with the same boot MAC (the MAC index forbids it)
  *   -ENOMEM
  * with err saying what; *out is left empty on error.
  */
 int model_sync_generate(const model_sync_config_t *cfg, const model_sync_machine_t *machines,
                         size_t n, model_sync_files_t *out, model_err_t *err);
+
+/*
+ * As model_sync_generate(), for a caller that keeps the group texts of its
+ * earlier calls, so that a pass over many machines renders only what
+ * changed. reuse (NULL, or n entries): reuse[i] says the caller holds the
+ * group text generated for machines[i] with the same facts, roles and
+ * configuration, by a call whose out->digest was prev_digest, and that
+ * machines[i].pod_start and name_slot are what that call gave it. The
+ * group of such a machine is not rendered again while its allocation and
+ * the digest stay the same: its file has reused set, text NULL and len 0
+ * (id, path, mac, pod range and name index filled as usual).
+ */
+int model_sync_generate_reusing(const model_sync_config_t *cfg,
+                                const model_sync_machine_t *machines, size_t n, const bool *reuse,
+                                uint64_t prev_digest, model_sync_files_t *out, model_err_t *err);
 
 void model_sync_files_free(model_sync_files_t *f);
 

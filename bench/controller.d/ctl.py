@@ -14,8 +14,10 @@
       10 ms until one says is_leader; prints "FAILOVER secs URL".
   ctl.py healthz URL        prints the /healthz JSON (one line)
 
-Machine i: MAC 52:54:ab:II:II:II, UUID ...-<i>, boot IP 172.20.x.y/16
-(distinct for every i < 65000).
+Machine i: MAC 52:54:ab:II:II:II, UUID ...-<i>, boot IP 10.x.y.z/10,
+gateway 10.0.0.1 (distinct for every i < 4,000,000). A /10 because each
+machine also needs a block of 256 pod addresses in its network: 10,000
+machines need ~2.6 M addresses.
 """
 import ctypes
 import ctypes.util
@@ -34,8 +36,8 @@ import urllib.parse
 def ids(i):
     mac = "52:54:ab:%02x:%02x:%02x" % ((i >> 16) & 255, (i >> 8) & 255, i & 255)
     uuid = "abcdbe7c-0000-4000-8000-%012x" % i
-    h = i + 256 + 2  # skip 172.20.0.0/24 (the gateway lives there)
-    ip = "172.20.%d.%d" % ((h >> 8) & 255, h & 255)
+    h = i + 256 + 2  # skip 10.0.0.0/24 (the gateway lives there)
+    ip = "10.%d.%d.%d" % ((h >> 16) & 63, (h >> 8) & 255, h & 255)
     return mac, uuid, ip
 
 
@@ -55,8 +57,9 @@ class Bodies:
             if itf.get("name") == "eth0":
                 itf["mac"] = mac
                 itf["ipv4"] = ip
-                itf["cidrv4"] = ip + "/16"
-                itf["netmask"] = 16
+                itf["cidrv4"] = ip + "/10"
+                itf["netmask"] = 10
+                itf["gateway"] = "10.0.0.1"
         t = json.dumps(d)
         t = t.replace(self.old_uuid, uuid)
         t = t.replace(self.old_mac.replace(":", "-"), mac.replace(":", "-"))

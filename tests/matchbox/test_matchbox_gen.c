@@ -248,7 +248,7 @@ static void test_fixture_example(void)
 {
     const char *keys[1];
     model_sync_config_t c = fixture_config(keys);
-    model_sync_machine_t in[] = {{fx[3], CP, 0, 0}, {fx[2], CP, 0, 0}, {fx[1], CP, 0, 0}, {fx[4], NODE, 0, 0}};
+    model_sync_machine_t in[] = {{fx[3], CP, 0, 0, NULL}, {fx[2], CP, 0, 0, NULL}, {fx[1], CP, 0, 0, NULL}, {fx[4], NODE, 0, 0, NULL}};
     model_sync_files_t out;
     model_err_t err;
     int rc = gen(&c, in, 4, &out, &err);
@@ -369,9 +369,9 @@ static void test_determinism(void)
 {
     const char *keys[1];
     model_sync_config_t c = fixture_config(keys);
-    model_sync_machine_t a[] = {{fx[3], CP, 0, 0}, {fx[2], CP, 0, 0}, {fx[1], CP, 0, 0}, {fx[4], NODE, 0, 0}};
-    model_sync_machine_t b[] = {{fx[4], NODE, 0, 0}, {fx[1], CP, 0, 0}, {fx[3], CP, 0, 0}, {fx[2], CP, 0, 0}};
-    model_sync_machine_t d[] = {{fx[2], CP, 0, 0}, {fx[4], NODE, 0, 0}, {fx[1], CP, 0, 0}, {fx[3], CP, 0, 0}};
+    model_sync_machine_t a[] = {{fx[3], CP, 0, 0, NULL}, {fx[2], CP, 0, 0, NULL}, {fx[1], CP, 0, 0, NULL}, {fx[4], NODE, 0, 0, NULL}};
+    model_sync_machine_t b[] = {{fx[4], NODE, 0, 0, NULL}, {fx[1], CP, 0, 0, NULL}, {fx[3], CP, 0, 0, NULL}, {fx[2], CP, 0, 0, NULL}};
+    model_sync_machine_t d[] = {{fx[2], CP, 0, 0, NULL}, {fx[4], NODE, 0, 0, NULL}, {fx[1], CP, 0, 0, NULL}, {fx[3], CP, 0, 0, NULL}};
     model_sync_files_t oa, ob, od;
     model_err_t err;
     CHECK(gen(&c, a, 4, &oa, &err) == 0);
@@ -398,8 +398,8 @@ static void test_stable_ids(void)
     const char *keys[1];
     model_sync_config_t c = fixture_config(keys);
     model_machine_t *low = mk1("52:54:00:00:00:01", "172.20.0.70/21", "172.20.0.1", NULL);
-    model_sync_machine_t a[] = {{fx[3], CP, 0, 0}, {fx[2], CP, 0, 0}, {fx[1], CP, 0, 0}, {fx[4], NODE, 0, 0}};
-    model_sync_machine_t b[] = {{fx[3], CP, 0, 0}, {fx[2], CP, 0, 0}, {fx[1], CP, 0, 0}, {fx[4], NODE, 0, 0}, {low, NODE, 0, 0}};
+    model_sync_machine_t a[] = {{fx[3], CP, 0, 0, NULL}, {fx[2], CP, 0, 0, NULL}, {fx[1], CP, 0, 0, NULL}, {fx[4], NODE, 0, 0, NULL}};
+    model_sync_machine_t b[] = {{fx[3], CP, 0, 0, NULL}, {fx[2], CP, 0, 0, NULL}, {fx[1], CP, 0, 0, NULL}, {fx[4], NODE, 0, 0, NULL}, {low, NODE, 0, 0, NULL}};
     model_sync_files_t oa, ob;
     model_err_t err;
     CHECK(gen(&c, a, 4, &oa, &err) == 0);
@@ -443,6 +443,65 @@ static void test_stable_ids(void)
     free(low);
 }
 
+/* A caller that keeps the texts gets only what changed rendered. */
+static void test_reusing(void)
+{
+    const char *keys[1];
+    model_sync_config_t c = fixture_config(keys);
+    model_machine_t *low = mk1("52:54:00:00:00:01", "172.20.0.70/21", "172.20.0.1", NULL);
+    model_sync_machine_t a[] = {{fx[3], CP, 0, 0, NULL}, {fx[2], CP, 0, 0, NULL},
+                                {fx[1], CP, 0, 0, NULL}, {fx[4], NODE, 0, 0, NULL},
+                                {low, NODE, 0, 0, NULL}};
+    model_sync_files_t first, again;
+    model_err_t err;
+    CHECK(gen(&c, a, 4, &first, &err) == 0);
+    for (size_t i = 0; i < 4; i++) { /* feed back what the first call gave */
+        const model_iface_t *b = model_discovery_boot_iface(&a[i].m->facts);
+        for (size_t k = 0; k < first.n; k++)
+            if (strcmp(first.files[k].mac, b->mac) == 0) {
+                a[i].pod_start = first.files[k].pod_start;
+                a[i].name_slot = first.files[k].name_index + 1;
+            }
+    }
+    bool reuse[5] = {true, true, true, true, false};
+    CHECK(model_sync_generate_reusing(&c, a, 4, reuse, first.digest, &again, &err) == 0);
+    size_t reused = 0;
+    for (size_t i = 0; i < again.n; i++) {
+        reused += again.files[i].reused;
+        CHECK(scmp(again.files[i].path, first.files[i].path) == 0);
+        CHECK(again.files[i].reused == (again.files[i].text == NULL));
+        CHECK(again.files[i].pod_start == first.files[i].pod_start);
+    }
+    CHECKF(reused == 4 && again.digest == first.digest, "%zu reused", reused);
+    model_sync_files_free(&again);
+
+    /* A node joins: only its group is rendered (E is unchanged). */
+    CHECK(model_sync_generate_reusing(&c, a, 5, reuse, first.digest, &again, &err) == 0);
+    const model_sync_file_t *f = find(&again, "groups/kubernetes_nodes-525400000001.json");
+    CHECK(f && !f->reused && f->text);
+    reused = 0;
+    for (size_t i = 0; i < again.n; i++)
+        reused += again.files[i].reused;
+    CHECK(reused == 4);
+    model_sync_files_free(&again);
+
+    /* Another digest (say, the SSH keys changed): everything is rendered,
+     * and to the same texts as without reuse. */
+    CHECK(model_sync_generate_reusing(&c, a, 4, reuse, first.digest + 1, &again, &err) == 0);
+    for (size_t i = 0; i < again.n; i++)
+        CHECK(!again.files[i].reused && scmp(again.files[i].text, first.files[i].text) == 0);
+    model_sync_files_free(&again);
+
+    /* A recorded allocation that differs from the one kept: rendered. */
+    a[3].pod_start = 0;
+    CHECK(model_sync_generate_reusing(&c, a, 4, reuse, first.digest, &again, &err) == 0);
+    f = find(&again, "groups/kubernetes_nodes-525400ea6f41.json");
+    CHECK(f && !f->reused);
+    model_sync_files_free(&again);
+    model_sync_files_free(&first);
+    free(low);
+}
+
 /* Automatic names for machines without FQDN, dns_attr for one with. */
 static void test_names(void)
 {
@@ -453,7 +512,7 @@ static void test_names(void)
     model_machine_t *b = mk1("52:54:00:00:00:0b", "10.0.0.11/16", "10.0.0.1", NULL);
     model_machine_t *d = mk1("52:54:00:00:00:0c", "10.0.0.12/16", "10.0.0.1", NULL);
     model_machine_t *h = mk1("52:54:00:00:00:0d", "10.0.0.13/16", "10.0.0.1", "host");
-    model_sync_machine_t in[] = {{a, CP, 0, 0}, {b, CP, 0, 0}, {d, NODE, 0, 0}, {h, NODE, 0, 0}};
+    model_sync_machine_t in[] = {{a, CP, 0, 0, NULL}, {b, CP, 0, 0, NULL}, {d, NODE, 0, 0, NULL}, {h, NODE, 0, 0, NULL}};
     model_sync_files_t out;
     model_err_t err;
     int rc = gen(&c, in, 4, &out, &err);
@@ -522,7 +581,7 @@ static void test_numeric_order(void)
     model_machine_t *a = mk1("52:54:00:00:00:01", "10.0.0.100/16", "10.0.0.1", NULL);
     model_machine_t *b = mk1("52:54:00:00:00:02", "10.0.0.9/16", "10.0.0.1", NULL);
     model_machine_t *d = mk1("52:54:00:00:00:03", "10.0.0.10/16", "10.0.0.1", NULL);
-    model_sync_machine_t in[] = {{a, CP, 0, 0}, {b, CP, 0, 0}, {d, CP, 0, 0}};
+    model_sync_machine_t in[] = {{a, CP, 0, 0, NULL}, {b, CP, 0, 0, NULL}, {d, CP, 0, 0, NULL}};
     model_sync_files_t out;
     model_err_t err;
     int rc = gen(&c, in, 3, &out, &err);
@@ -554,7 +613,7 @@ static void test_cni_same_last_octet(void)
     model_sync_config_t c = base_config();
     model_machine_t *a = mk1("52:54:00:00:01:0a", "10.1.0.10/16", "10.1.0.1", NULL);
     model_machine_t *b = mk1("52:54:00:00:02:0a", "10.1.1.10/16", "10.1.0.1", NULL);
-    model_sync_machine_t in[] = {{b, NODE, 0, 0}, {a, NODE, 0, 0}};
+    model_sync_machine_t in[] = {{b, NODE, 0, 0, NULL}, {a, NODE, 0, 0, NULL}};
     model_sync_files_t out;
     model_err_t err;
     int rc = gen(&c, in, 2, &out, &err);
@@ -587,7 +646,7 @@ static void test_cni_too_small(void)
     model_sync_config_t c = base_config();
     model_machine_t *ok = mk1("52:54:00:00:00:01", "10.0.0.10/16", "10.0.0.1", NULL);
     model_machine_t *a = mk1("52:54:00:00:00:aa", "192.168.7.2/30", "192.168.7.1", NULL);
-    model_sync_machine_t in[] = {{ok, CP, 0, 0}, {a, NODE, 0, 0}};
+    model_sync_machine_t in[] = {{ok, CP, 0, 0, NULL}, {a, NODE, 0, 0, NULL}};
     model_sync_files_t out;
     model_err_t err;
     int rc = gen(&c, in, 2, &out, &err);
@@ -606,7 +665,7 @@ static void test_cni_too_small(void)
      * waits, the first keeps its group. */
     model_machine_t *m1 = mk1("52:54:00:00:01:01", "10.9.0.5/23", "10.9.0.1", NULL);
     model_machine_t *m2 = mk1("52:54:00:00:01:02", "10.9.0.6/23", "10.9.0.1", NULL);
-    model_sync_machine_t in2[] = {{m1, NODE, 0, 0}, {m2, NODE, 0, 0}};
+    model_sync_machine_t in2[] = {{m1, NODE, 0, 0, NULL}, {m2, NODE, 0, 0, NULL}};
     rc = gen(&c, in2, 1, &out, &err);
     CHECKF(rc == 0 && out.n_skipped == 0, "%s", err.msg);
     model_sync_files_free(&out);
@@ -632,7 +691,7 @@ static void test_cni_recorded_ranges(void)
     model_sync_config_t c = base_config();
     model_machine_t *a = mk1("52:54:00:00:02:01", "10.4.0.50/16", "10.4.0.1", NULL);
     model_machine_t *b = mk1("52:54:00:00:02:02", "10.4.0.60/16", "10.4.0.1", NULL);
-    model_sync_machine_t in[] = {{a, NODE, 0, 0}, {b, NODE, 0, 0}};
+    model_sync_machine_t in[] = {{a, NODE, 0, 0, NULL}, {b, NODE, 0, 0, NULL}};
     model_sync_files_t out;
     model_err_t err;
     CHECK(gen(&c, in, 2, &out, &err) == 0);
@@ -649,7 +708,7 @@ static void test_cni_recorded_ranges(void)
 
     /* Without records, a lower IP would take 10.4.1.x; with them, it does not. */
     model_machine_t *low = mk1("52:54:00:00:02:03", "10.4.0.20/16", "10.4.0.1", NULL);
-    model_sync_machine_t in2[] = {{a, NODE, ra, 0}, {b, NODE, rb, 0}, {low, NODE, 0, 0}};
+    model_sync_machine_t in2[] = {{a, NODE, ra, 0, NULL}, {b, NODE, rb, 0, NULL}, {low, NODE, 0, 0, NULL}};
     CHECK(gen(&c, in2, 3, &out, &err) == 0);
     fa = find(&out, "groups/kubernetes_nodes-525400000201.json");
     fb = find(&out, "groups/kubernetes_nodes-525400000202.json");
@@ -660,7 +719,7 @@ static void test_cni_recorded_ranges(void)
 
     /* A machine whose IP lands in a's range: a moves, the newcomer keeps its IP. */
     model_machine_t *in_range = mk1("52:54:00:00:02:04", "10.4.1.9/16", "10.4.0.1", NULL);
-    model_sync_machine_t in3[] = {{a, NODE, ra, 0}, {b, NODE, rb, 0}, {in_range, NODE, 0, 0}};
+    model_sync_machine_t in3[] = {{a, NODE, ra, 0, NULL}, {b, NODE, rb, 0, NULL}, {in_range, NODE, 0, 0, NULL}};
     CHECK(gen(&c, in3, 3, &out, &err) == 0);
     fa = find(&out, "groups/kubernetes_nodes-525400000201.json");
     fb = find(&out, "groups/kubernetes_nodes-525400000202.json");
@@ -668,7 +727,7 @@ static void test_cni_recorded_ranges(void)
     model_sync_files_free(&out);
 
     /* Two records naming one block: the lower IP keeps it. */
-    model_sync_machine_t in4[] = {{b, NODE, ra, 0}, {a, NODE, ra, 0}};
+    model_sync_machine_t in4[] = {{b, NODE, ra, 0, NULL}, {a, NODE, ra, 0, NULL}};
     CHECK(gen(&c, in4, 2, &out, &err) == 0);
     fa = find(&out, "groups/kubernetes_nodes-525400000201.json");
     fb = find(&out, "groups/kubernetes_nodes-525400000202.json");
@@ -676,7 +735,7 @@ static void test_cni_recorded_ranges(void)
     model_sync_files_free(&out);
 
     /* A record that is not a block start of the network is ignored. */
-    model_sync_machine_t in5[] = {{a, NODE, ra + 7, 0}};
+    model_sync_machine_t in5[] = {{a, NODE, ra + 7, 0, NULL}};
     CHECK(gen(&c, in5, 1, &out, &err) == 0);
     fa = find(&out, "groups/kubernetes_nodes-525400000201.json");
     CHECK(out.n == 5 && fa && fa->pod_start == ra);
@@ -694,7 +753,7 @@ static void test_cni_sub_ips_zero(void)
     c.sub_ips = 0;
     c.range_nb_ips = 60;
     model_machine_t *a = mk1("52:54:00:00:00:01", "10.99.33.1/19", "10.99.32.1", NULL);
-    model_sync_machine_t in[] = {{a, NODE, 0, 0}};
+    model_sync_machine_t in[] = {{a, NODE, 0, 0, NULL}};
     model_sync_files_t out;
     model_err_t err;
     int rc = gen(&c, in, 1, &out, &err);
@@ -710,7 +769,7 @@ static void test_cni_sub_ips_zero(void)
     /* A neighbour inside that range: the machine whose range holds it is
      * skipped, the neighbour is synced. */
     model_machine_t *b = mk1("52:54:00:00:00:02", "10.99.33.20/19", "10.99.32.1", NULL);
-    model_sync_machine_t in2[] = {{a, NODE, 0, 0}, {b, NODE, 0, 0}};
+    model_sync_machine_t in2[] = {{a, NODE, 0, 0, NULL}, {b, NODE, 0, 0, NULL}};
     rc = gen(&c, in2, 2, &out, &err);
     CHECKF(rc == 0, "rc %d", rc);
     const model_sync_skip_t *sk = skipped(&out, "52:54:00:00:00:01");
@@ -733,7 +792,7 @@ static void test_multi_nic(void)
     snprintf(arr, sizeof arr, "[%s, %s]", n1, n2);
     model_machine_t *m = mk("52:54:00:00:00:e1", arr, "null");
     CHECK(m->facts.n_ifaces == 2 && !m->facts.ifaces[0].as_boot);
-    model_sync_machine_t in[] = {{m, CP, 0, 0}};
+    model_sync_machine_t in[] = {{m, CP, 0, 0, NULL}};
     model_sync_files_t out;
     model_err_t err;
     int rc = gen(&c, in, 1, &out, &err);
@@ -774,7 +833,7 @@ static void test_disk_profile(void)
         nic(n, sizeof n, "eth0", mac, "10.0.0.5/16", "10.0.0.1", NULL);
         snprintf(arr, sizeof arr, "[%s]", n);
         model_machine_t *m = mk(mac, arr, sizes[i]);
-        model_sync_machine_t in[] = {{m, NODE, 0, 0}};
+        model_sync_machine_t in[] = {{m, NODE, 0, 0, NULL}};
         model_sync_files_t out;
         model_err_t err;
         CHECK(gen(&c, in, 1, &out, &err) == 0);
@@ -822,7 +881,7 @@ static void test_config_values(void)
     model_sync_files_free(&out);
 
     model_machine_t *m = mk1("52:54:00:00:00:01", "10.0.0.5/24", "", NULL);
-    model_sync_machine_t in[] = {{m, NODE, 0, 0}};
+    model_sync_machine_t in[] = {{m, NODE, 0, 0, NULL}};
     c.sub_ips = 16;
     c.range_nb_ips = 13;
     c.skip_ips = 1;
@@ -892,7 +951,7 @@ static void test_random_clusters(void)
             snprintf(mac, sizeof mac, "52:54:00:%02x:%02x:%02x", iter & 0xff, (unsigned)i,
                      rnd() & 0xff);
             m[i] = mk1(mac, cidr, gw, NULL);
-            in[i] = (model_sync_machine_t){m[i], rnd() % 3 ? CP : NODE, 0, 0};
+            in[i] = (model_sync_machine_t){m[i], rnd() % 3 ? CP : NODE, 0, 0, NULL};
             rev[n - 1 - i] = in[i];
         }
         model_sync_files_t out, out2;
@@ -955,7 +1014,7 @@ static void test_random_clusters(void)
             if (c.sub_ips > 0) {
                 model_sync_machine_t again[12];
                 for (size_t i = 0; i < n; i++)
-                    again[i] = (model_sync_machine_t){m[i], in[i].roles, synced[i] ? s[i] : 0, 0};
+                    again[i] = (model_sync_machine_t){m[i], in[i].roles, synced[i] ? s[i] : 0, 0, NULL};
                 model_sync_files_t o3;
                 CHECK(gen(&c, again, n, &o3, &err) == 0);
                 for (size_t i = 0; i < o3.n && i < out.n; i++)
@@ -1005,7 +1064,7 @@ static void test_errors(void)
 
     /* Per machine: skipped with the reason, the others synced. */
     model_machine_t *ok = mk1("52:54:00:00:00:09", "10.0.0.9/16", "10.0.0.1", NULL);
-    model_sync_machine_t bad_roles[] = {{a, MODEL_ROLE_ETCD_MEMBER, 0, 0}, {ok, NODE, 0, 0}};
+    model_sync_machine_t bad_roles[] = {{a, MODEL_ROLE_ETCD_MEMBER, 0, 0, NULL}, {ok, NODE, 0, 0, NULL}};
     CHECK(gen(&c, bad_roles, 2, &out, &err) == 0);
     const model_sync_skip_t *sk = skipped(&out, "52:54:00:00:00:01");
     CHECK(sk && sk->error == -EINVAL && out.n == 5 && out.n_skipped == 1);
@@ -1014,7 +1073,7 @@ static void test_errors(void)
 
     /* One boot IP, two machines: the one holding a pod range keeps it,
      * else the lower MAC. */
-    model_sync_machine_t same_ip[] = {{b, NODE, 0, 0}, {a, CP, 0, 0}};
+    model_sync_machine_t same_ip[] = {{b, NODE, 0, 0, NULL}, {a, CP, 0, 0, NULL}};
     CHECK(gen(&c, same_ip, 2, &out, &err) == 0);
     sk = skipped(&out, "52:54:00:00:00:02");
     CHECKF(sk && strstr(sk->msg, "boot IP also used by machine 52:54:00:00:00:01") != NULL, "%s",
@@ -1022,24 +1081,24 @@ static void test_errors(void)
     model_sync_files_free(&out);
     uint32_t held = 0;
     model_ipv4_parse("10.0.1.1", &held, NULL, NULL);
-    model_sync_machine_t same_ip2[] = {{a, CP, 0, 0}, {b, NODE, held, 0}};
+    model_sync_machine_t same_ip2[] = {{a, CP, 0, 0, NULL}, {b, NODE, held, 0, NULL}};
     CHECK(gen(&c, same_ip2, 2, &out, &err) == 0);
     sk = skipped(&out, "52:54:00:00:00:01");
     CHECK(sk && out.n_skipped == 1 && find(&out, "groups/kubernetes_nodes-525400000002.json"));
     model_sync_files_free(&out);
 
-    model_sync_machine_t same_mac[] = {{a, CP, 0, 0}, {a, NODE, 0, 0}};
+    model_sync_machine_t same_mac[] = {{a, CP, 0, 0, NULL}, {a, NODE, 0, 0, NULL}};
     CHECK(gen(&c, same_mac, 2, &out, &err) == -EINVAL);
     CHECKF(strstr(err.msg, "boot MAC also reported") != NULL, "%s", err.msg);
 
-    model_sync_machine_t null_m[] = {{NULL, CP, 0, 0}};
+    model_sync_machine_t null_m[] = {{NULL, CP, 0, 0, NULL}};
     CHECK(gen(&c, null_m, 1, &out, &err) == -EINVAL);
     CHECK_MSG(err, "machines[0]");
 
     /* A boot NIC without IPv4. */
     model_machine_t *noip =
         mk("52:54:00:00:00:03", "[{\"name\": \"eth0\", \"mac\": \"52:54:00:00:00:03\"}]", "null");
-    model_sync_machine_t in_noip[] = {{noip, NODE, 0, 0}};
+    model_sync_machine_t in_noip[] = {{noip, NODE, 0, 0, NULL}};
     CHECK(gen(&c, in_noip, 1, &out, &err) == 0);
     sk = skipped(&out, "52:54:00:00:00:03");
     CHECKF(sk && strstr(sk->msg, "has no IPv4") != NULL, "%s", sk ? sk->msg : "");
@@ -1095,6 +1154,7 @@ int main(void)
     test_fixture_example();
     test_determinism();
     test_stable_ids();
+    test_reusing();
     test_names();
     test_numeric_order();
     test_cni_same_last_octet();

@@ -1,0 +1,56 @@
+/*
+ * What the matchbox sync remembers between passes, per scheduled machine,
+ * so that a pass over thousands of machines decodes, renders and reads
+ * back only what changed:
+ *   - the facts the generator reads (model_sync_facts_t), with the mod
+ *     revision of machines/<uuid> they were taken from;
+ *   - the group text last generated, with the roles and allocation it was
+ *     generated for;
+ *   - whether that text is the file on disk, as of a size and mtime.
+ * Entries are sorted by boot MAC. A pass builds the next memo in MAC order,
+ * carrying each machine's entry over from the previous one; what is not
+ * carried (machines gone) is freed with the previous memo.
+ */
+#ifndef ENJ_SYNC_MEMO_H
+#define ENJ_SYNC_MEMO_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "model/matchbox_gen.h"
+
+typedef struct sync_memo_entry_s {
+    char mac[MODEL_MAC_LEN + 1];
+    bool carried; /* moved to the next memo (its pointers now belong there) */
+    int64_t rev;  /* machines/<uuid> mod revision the facts come from; 0: none */
+    model_sync_facts_t facts;
+    unsigned roles;     /* what text was generated for */
+    uint32_t pod_start; /* likewise */
+    unsigned name_index;
+    char *text; /* the group, owned; NULL: none yet */
+    size_t len;
+    bool on_disk; /* the file holds text, as long as its size and mtime are these */
+    off_t size;
+    struct timespec mtime;
+} sync_memo_entry_t;
+
+typedef struct sync_memo_s {
+    sync_memo_entry_t *v;
+    size_t n, cap;
+    uint64_t digest; /* model_sync_files_t.digest of the texts */
+} sync_memo_t;
+
+/* The entry of mac, or NULL. */
+sync_memo_entry_t *sync_memo_find(const sync_memo_t *m, const char *mac);
+
+/* Appends the entry of mac to next (MAC order: callers append in order),
+ * moved from prev when there (carried), else empty. NULL on -ENOMEM. The
+ * pointer is valid until the next append. */
+sync_memo_entry_t *sync_memo_carry(sync_memo_t *prev, sync_memo_t *next, const char *mac);
+
+/* Frees what m still owns and empties it. */
+void sync_memo_free(sync_memo_t *m);
+
+#endif
