@@ -119,10 +119,15 @@ int api_cache_wait(api_cache_t *c, int64_t revision, unsigned timeout_ms, etcd_m
 
 json_t *api_cache_get(api_cache_t *c, const char *kind, const char *id)
 {
+    /* Reconcilers call this for every machine of a pass: no printf. */
     char key[512];
-    if (snprintf(key, sizeof key, "%s%s%s", c->prefix, kind, id) >= (int)sizeof key)
+    size_t p = strlen(c->prefix), k = strlen(kind), i = strlen(id);
+    if (p + k + i >= sizeof key)
         return NULL;
-    return json_object_get(c->values, key);
+    memcpy(key, c->prefix, p);
+    memcpy(key + p, kind, k);
+    memcpy(key + p + k, id, i + 1);
+    return json_object_getn(c->values, key, p + k + i);
 }
 
 typedef struct visit_s {

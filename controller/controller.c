@@ -45,7 +45,8 @@ struct controller_s {
     int64_t flag_rev; /* the revision the sync flag last recorded */
     events_t *events;
     bool sync_failing;
-    size_t sync_skipped; /* machines the last pass left without a group */
+    struct sync_run_s *sync_run; /* the pass in flight, NULL: none */
+    size_t sync_skipped;         /* machines the last pass left without a group */
     uint64_t skip_sig;   /* which ones, and why (a digest) */
     /* Per reconciler (scheduler, sync, lifecycle, rollout): runs, failures. */
     uint64_t runs[4], errors[4];
@@ -235,19 +236,61 @@ static void report_skipped(controller_t *c, const model_sync_files_t *f)
                  f->n_skipped - 20);
 }
 
-static void sync_write_files(controller_t *c, sync_plan_t *plan)
-{
+/* One sync pass in flight: collect (loop) -> generate (worker thread) ->
+ * records (loop, etcd) -> apply (worker thread) -> report (loop). The
+ * worker steps touch only the sync and the plan, never the cache. */
+typedef struct sync_run_s {
+    uv_work_t work;
+    controller_t *c; /* NULL once the controller is gone: free and leave */
+    sync_t *sync;
+    sync_plan_t plan;
+    int rc;
+    model_err_t err;
     sync_result_t res;
-    model_err_t err = {{0}};
-    int rc = sync_apply(c->sync, plan, &res, &err);
-    if (rc == 0)
-        report_skipped(c, &plan->files);
-    sync_plan_free(plan);
-    free(plan);
-    if (rc) {
-        sync_failed(c, rc, err.msg);
+} sync_run_t;
+
+/* Ends a run; false when the controller went meanwhile (nothing to do). */
+static bool sync_run_end(sync_run_t *r, controller_t **c)
+{
+    *c = r->c;
+    sync_plan_free(&r->plan);
+    if (!r->c)
+        sync_free(r->sync); /* controller_free() left it to us */
+    else
+        r->c->sync_run = NULL;
+    free(r);
+    return *c != NULL;
+}
+
+static void sync_fail_run(sync_run_t *r, int rc, const char *why)
+{
+    char msg[MODEL_ERR_MAX];
+    snprintf(msg, sizeof msg, "%s", why);
+    controller_t *c;
+    if (sync_run_end(r, &c))
+        sync_failed(c, rc, msg);
+}
+
+static void apply_work(uv_work_t *w)
+{
+    sync_run_t *r = w->data;
+    r->rc = sync_apply(r->sync, &r->plan, &r->res, &r->err);
+}
+
+static void apply_done(uv_work_t *w, int status)
+{
+    sync_run_t *r = w->data;
+    (void)status;
+    if (r->rc) {
+        sync_fail_run(r, r->rc, r->err.msg);
         return;
     }
+    if (r->c)
+        report_skipped(r->c, &r->plan.files);
+    sync_result_t res = r->res;
+    controller_t *c;
+    if (!sync_run_end(r, &c))
+        return;
     if (c->sync_failing)
         events_emit(c->events, "sync-recovered", NULL, "matchbox files in step again");
     c->sync_failing = false;
@@ -265,43 +308,69 @@ static void sync_write_files(controller_t *c, sync_plan_t *plan)
     workqueue_done(c->queue, KEY_SYNC, 0);
 }
 
-typedef struct sync_run_s {
-    controller_t *c;
-    sync_plan_t *plan;
-} sync_run_t;
-
-static void ranges_settled(etcd_mirror_t *m, int err, void *data)
+static void start_apply(sync_run_t *r)
 {
-    sync_run_t *r = data;
-    (void)m, (void)err; /* a timeout only costs the next pass a re-plan */
-    controller_t *c = r->c;
-    sync_plan_t *plan = r->plan;
-    free(r);
-    if (!c->leading) {
-        sync_plan_free(plan);
-        free(plan);
-        workqueue_done(c->queue, KEY_SYNC, 0);
+    if (!r->c || !r->c->leading) {
+        controller_t *c;
+        if (sync_run_end(r, &c))
+            workqueue_done(c->queue, KEY_SYNC, 0);
         return;
     }
-    sync_write_files(c, plan);
+    r->res.revision = r->plan.revision;
+    int rc = uv_queue_work(r->c->loop, &r->work, apply_work, apply_done);
+    if (rc)
+        sync_fail_run(r, rc, uv_strerror(rc));
 }
 
-static void ranges_recorded(int err, int64_t revision, void *data)
+static void records_settled(etcd_mirror_t *m, int err, void *data)
+{
+    (void)m, (void)err; /* a timeout only costs the next pass a re-plan */
+    start_apply(data);
+}
+
+static void records_written(int err, int64_t revision, void *data)
 {
     sync_run_t *r = data;
-    controller_t *c = r->c;
     if (err) {
-        sync_plan_free(r->plan);
-        free(r->plan);
-        free(r);
-        sync_failed(c, err, err == -EPERM ? "not the leader any more" : etcd_strerror(err));
+        sync_fail_run(r, err, err == -EPERM ? "not the leader any more" : etcd_strerror(err));
         return;
     }
-    log_info("sync: allocations recorded", "replica=%s changes=%zu revision=%lld", c->name,
-             r->plan->n_allocs, (long long)revision);
+    if (!r->c) {
+        start_apply(r);
+        return;
+    }
+    log_info("sync: allocations recorded", "replica=%s changes=%zu revision=%lld", r->c->name,
+             r->plan.n_allocs, (long long)revision);
     /* The next pass must plan from these records. */
-    if (api_cache_wait(c->cache, revision, 5000, ranges_settled, r) != 0)
-        ranges_settled(NULL, 0, r);
+    if (api_cache_wait(r->c->cache, revision, 5000, records_settled, r) != 0)
+        start_apply(r);
+}
+
+static void generate_work(uv_work_t *w)
+{
+    sync_run_t *r = w->data;
+    r->rc = sync_generate(r->sync, &r->plan, &r->err);
+}
+
+static void generate_done(uv_work_t *w, int status)
+{
+    sync_run_t *r = w->data;
+    (void)status;
+    controller_t *c = r->c;
+    if (r->rc == 0 && c && c->leading)
+        r->rc = sync_records(r->sync, c->cache, c->name, &r->plan, &r->err);
+    if (r->rc) {
+        sync_fail_run(r, r->rc, r->err.msg);
+        return;
+    }
+    if (!c || !c->leading || r->plan.n_allocs == 0) {
+        start_apply(r);
+        return;
+    }
+    int rc = allocations_write(c->etcd, &c->store, r->plan.allocs, r->plan.n_allocs,
+                               records_written, r);
+    if (rc)
+        sync_fail_run(r, rc, etcd_strerror(rc));
 }
 
 static void run_sync(controller_t *c)
@@ -310,26 +379,20 @@ static void run_sync(controller_t *c)
         workqueue_done(c->queue, KEY_SYNC, -EAGAIN);
         return;
     }
-    sync_plan_t *plan = calloc(1, sizeof(*plan));
     sync_run_t *r = calloc(1, sizeof(*r));
-    model_err_t err = {{0}};
-    int rc = plan && r ? sync_plan(c->sync, c->cache, c->name, plan, &err) : -ENOMEM;
-    if (rc == 0 && plan->n_allocs == 0) {
-        free(r);
-        sync_write_files(c, plan);
+    if (!r) {
+        sync_failed(c, -ENOMEM, "out of memory");
         return;
     }
-    if (rc == 0) {
-        *r = (sync_run_t){c, plan};
-        rc = allocations_write(c->etcd, &c->store, plan->allocs, plan->n_allocs, ranges_recorded, r);
-        if (rc == 0)
-            return;
-        snprintf(err.msg, sizeof err.msg, "cannot record allocations: %s", etcd_strerror(rc));
-        sync_plan_free(plan);
-    }
-    free(plan);
-    free(r);
-    sync_failed(c, rc, rc == -ENOMEM ? "out of memory" : err.msg);
+    r->c = c;
+    r->sync = c->sync;
+    r->work.data = r;
+    c->sync_run = r;
+    int rc = sync_collect(c->sync, c->cache, &r->plan, &r->err);
+    if (rc == 0)
+        rc = uv_queue_work(c->loop, &r->work, generate_work, generate_done);
+    if (rc)
+        sync_fail_run(r, rc, rc == -ENOMEM ? "out of memory" : r->err.msg);
 }
 
 /* ---- lifecycle: is each node's Ignition still what matchbox serves? ---- */
@@ -826,6 +889,10 @@ void controller_free(controller_t *c)
     if (c->matchbox)
         http_client_close(c->matchbox, NULL, NULL);
     workqueue_free(c->queue);
+    if (c->sync_run) { /* its callbacks still come: they free the sync */
+        c->sync_run->c = NULL;
+        c->sync = NULL;
+    }
     sync_free(c->sync);
     events_free(c->events);
     free(c->prefix);

@@ -314,35 +314,31 @@ static bool same_stat(const struct stat *st, const sync_memo_entry_t *e)
            st->st_mtim.tv_nsec == e->mtime.tv_nsec;
 }
 
-/* Writes one file unless it already holds its text. A machine group's
- * text is in the memo, and a file the memo says holds it (same size and
- * mtime as when it was written or read) is not even read. */
+/* Writes one file unless it already holds its text. A reused machine
+ * group (model_sync_generate_reusing()) was found on disk, unchanged since
+ * the sync wrote it, by sync_generate(): nothing to do. */
 static int write_file(sync_t *s, const model_sync_file_t *f, sync_result_t *res)
 {
-    sync_memo_entry_t *e = f->mac[0] ? sync_memo_find(&s->memo, f->mac) : NULL;
-    const char *text = e ? e->text : f->text;
-    size_t len = e ? e->len : f->len;
-    if (!text)
-        return -EINVAL; /* a group the plan did not give a text: a bug */
-    char path[1400];
-    snprintf(path, sizeof path, "%s/%s", s->cfg->matchbox_path, f->path);
-    struct stat st;
-    if (e && e->on_disk && stat(path, &st) == 0 && same_stat(&st, e)) {
+    if (f->reused) {
         res->unchanged++;
         return 0;
     }
+    char path[1400];
+    snprintf(path, sizeof path, "%s/%s", s->cfg->matchbox_path, f->path);
     size_t old_len = 0;
     char *old = read_file(path, &old_len);
-    bool same = old && old_len == len && memcmp(old, text, len) == 0;
+    bool same = old && old_len == f->len && memcmp(old, f->text, f->len) == 0;
     free(old);
     if (same) {
         res->unchanged++;
     } else {
-        int rc = write_atomic(path, text, len);
+        int rc = write_atomic(path, f->text, f->len);
         if (rc)
             return rc;
         res->written++;
     }
+    sync_memo_entry_t *e = f->mac[0] ? sync_memo_find(&s->memo, f->mac) : NULL;
+    struct stat st;
     if (e && stat(path, &st) == 0) {
         e->on_disk = true;
         e->size = st.st_size;
@@ -380,9 +376,8 @@ static int write_files(sync_t *s, const model_sync_files_t *files, sync_result_t
 typedef struct collect_s {
     sync_t *s;
     api_cache_t *cache;
-    sync_memo_t next;        /* the memo this pass builds, in MAC order */
-    model_sync_machine_t *ms; /* one per entry of next */
-    bool *reuse;             /* likewise */
+    sync_memo_t next; /* the memo this pass builds, in MAC order */
+    sync_plan_t *plan; /* ms and reuse: one per entry of next */
     size_t cap;
     int err;
 } collect_t;
@@ -420,12 +415,13 @@ static const char *set_name(unsigned roles)
 static int grow(collect_t *c)
 {
     size_t cap = c->cap ? c->cap * 2 : 64;
-    model_sync_machine_t *ms = realloc(c->ms, cap * sizeof(*ms));
+    sync_plan_t *p = c->plan;
+    model_sync_machine_t *ms = realloc(p->ms, cap * sizeof(*ms));
     if (ms)
-        c->ms = ms;
-    bool *reuse = realloc(c->reuse, cap * sizeof(*reuse));
+        p->ms = ms;
+    bool *reuse = realloc(p->reuse, cap * sizeof(*reuse));
     if (reuse)
-        c->reuse = reuse;
+        p->reuse = reuse;
     if (!ms || !reuse)
         return -ENOMEM;
     c->cap = cap;
@@ -484,7 +480,6 @@ static int collect(const char *mac, json_t *schedule, void *arg)
         return 1;
     }
     if (rc) { /* undecodable facts: nothing to sync for it */
-        free(e->text);
         c->next.n--;
         return 0;
     }
@@ -492,18 +487,20 @@ static int collect(const char *mac, json_t *schedule, void *arg)
     bool same_set = g.set && strcmp(g.set, set_name(roles)) == 0;
     unsigned slot = same_set ? g.name_slot : 0;
     size_t i = c->next.n - 1;
-    c->ms[i] = (model_sync_machine_t){NULL, roles, g.start, slot, NULL};
-    c->reuse[i] = e->text && had == e->rev && e->roles == roles && e->pod_start == g.start &&
-                  e->name_index + 1 == slot;
+    c->plan->ms[i] = (model_sync_machine_t){NULL, roles, g.start, slot, NULL};
+    /* Still to check on disk (sync_generate()). */
+    c->plan->reuse[i] = e->on_disk && had == e->rev && e->roles == roles &&
+                        e->pod_start == g.start && e->name_index + 1 == slot &&
+                        e->digest == c->s->memo.digest;
     return 0;
 }
 
-/* Moves the texts the generator rendered into the memo: every machine
- * group's text is then found there. */
-static void keep_texts(sync_memo_t *memo, model_sync_files_t *files)
+/* Notes what each machine's group is now generated for; a group
+ * rendered again is not on disk until sync_apply() writes or finds it. */
+static void note_generated(sync_memo_t *memo, const model_sync_files_t *files)
 {
     for (size_t i = 0; i < files->n; i++) {
-        model_sync_file_t *f = &files->files[i];
+        const model_sync_file_t *f = &files->files[i];
         sync_memo_entry_t *e = f->mac[0] ? sync_memo_find(memo, f->mac) : NULL;
         if (!e)
             continue;
@@ -513,17 +510,27 @@ static void keep_texts(sync_memo_t *memo, model_sync_files_t *files)
                        : MODEL_SYNC_ROLES_NODE;
         e->pod_start = f->pod_start;
         e->name_index = f->name_index;
-        if (f->reused)
-            continue;
-        if (!e->text || e->len != f->len || memcmp(e->text, f->text, f->len) != 0)
+        e->digest = files->digest;
+        if (!f->reused)
             e->on_disk = false;
-        free(e->text);
-        e->text = f->text;
-        e->len = f->len;
-        f->text = NULL;
-        f->reused = true;
     }
     memo->digest = files->digest;
+}
+
+/* A reuse candidate whose file changed behind the sync's back (or went)
+ * is rendered again. */
+static void check_on_disk(sync_t *s, sync_plan_t *p)
+{
+    for (size_t i = 0; i < p->n; i++) {
+        if (!p->reuse[i])
+            continue;
+        const sync_memo_entry_t *e = &s->memo.v[i];
+        char id[64], path[1400];
+        struct stat st;
+        model_sync_group_id(p->ms[i].roles, e->mac, id, sizeof id);
+        snprintf(path, sizeof path, "%s/groups/%s.json", s->cfg->matchbox_path, id);
+        p->reuse[i] = stat(path, &st) == 0 && same_stat(&st, e);
+    }
 }
 
 static int add_alloc(sync_plan_t *p, const char *mac, char *value)
@@ -592,10 +599,30 @@ static int plan_delete(const char *mac, json_t *rec, void *arg)
     return st->err != 0;
 }
 
-int sync_plan(sync_t *s, api_cache_t *cache, const char *by, sync_plan_t *plan, model_err_t *err)
+int sync_collect(sync_t *s, api_cache_t *cache, sync_plan_t *plan, model_err_t *err)
 {
     memset(plan, 0, sizeof(*plan));
     plan->revision = api_cache_revision(cache);
+    collect_t c = {.s = s, .cache = cache, .plan = plan};
+    api_cache_foreach(cache, MODEL_K_SCHEDULES, collect, &c);
+    plan->n = c.next.n;
+    /* Entries carried over now live in next; the rest are machines gone. */
+    uint64_t digest = s->memo.digest;
+    sync_memo_free(&s->memo);
+    s->memo = c.next;
+    s->memo.digest = digest;
+    for (size_t i = 0; i < plan->n; i++)
+        plan->ms[i].facts = &s->memo.v[i].facts; /* the memo no longer moves */
+    if (c.err) {
+        model_err_set(err, NULL, "out of memory");
+        sync_memo_free(&s->memo); /* a partial memo: start afresh next time */
+        sync_plan_free(plan);
+    }
+    return c.err;
+}
+
+int sync_generate(sync_t *s, sync_plan_t *plan, model_err_t *err)
+{
     struct stat st;
     if (stat(s->cfg->matchbox_path, &st) != 0 || !S_ISDIR(st.st_mode)) {
         model_err_set(err, NULL, "the matchbox directory %s is missing", s->cfg->matchbox_path);
@@ -607,32 +634,25 @@ int sync_plan(sync_t *s, api_cache_t *cache, const char *by, sync_plan_t *plan, 
                       strerror(-rc));
         return rc;
     }
-    collect_t c = {.s = s, .cache = cache};
-    api_cache_foreach(cache, MODEL_K_SCHEDULES, collect, &c);
-    for (size_t i = 0; i < c.next.n; i++)
-        c.ms[i].facts = &c.next.v[i].facts; /* next no longer moves */
-    rc = c.err ? c.err
-               : model_sync_generate_reusing(&s->mc, c.ms, c.next.n, c.reuse, s->memo.digest,
-                                             &plan->files, err);
-    /* The previous memo's carried entries now live in next. */
-    sync_memo_free(&s->memo);
-    s->memo = c.next;
+    check_on_disk(s, plan);
+    rc = model_sync_generate_reusing(&s->mc, plan->ms, plan->n, plan->reuse, s->memo.digest,
+                                     &plan->files, err);
     if (rc == 0)
-        keep_texts(&s->memo, &plan->files);
-    else
-        sync_memo_free(&s->memo); /* texts of a failed pass: rendered again next time */
-    if (rc == 0)
-        rc = plan_puts(cache, by, plan);
+        note_generated(&s->memo, &plan->files);
+    return rc;
+}
+
+int sync_records(sync_t *s, api_cache_t *cache, const char *by, sync_plan_t *plan,
+                 model_err_t *err)
+{
+    (void)s;
+    int rc = plan_puts(cache, by, plan);
     stale_t stale = {cache, plan, 0};
     if (rc == 0)
         api_cache_foreach(cache, MODEL_K_ALLOCATIONS, plan_delete, &stale);
     rc = rc ? rc : stale.err;
     if (rc == -ENOMEM)
         model_err_set(err, NULL, "out of memory");
-    free(c.ms);
-    free(c.reuse);
-    if (rc)
-        sync_plan_free(plan);
     return rc;
 }
 
@@ -642,8 +662,9 @@ void sync_plan_free(sync_plan_t *plan)
     for (size_t i = 0; i < plan->n_allocs; i++)
         free(plan->allocs[i].value);
     free(plan->allocs);
-    plan->allocs = NULL;
-    plan->n_allocs = 0;
+    free(plan->ms);
+    free(plan->reuse);
+    memset(plan, 0, sizeof(*plan));
 }
 
 int sync_apply(sync_t *s, const sync_plan_t *plan, sync_result_t *res, model_err_t *err)

@@ -20,7 +20,7 @@
  * cannot give a group (its facts, or no pod range left in its network) is
  * reported in plan->files.skipped, and the others are synced all the same.
  *
- * File I/O is blocking on the loop: the files are small and local.
+ * File I/O happens in sync_generate() and sync_apply(), off the loop.
  */
 #ifndef ENJ_SYNC_H
 #define ENJ_SYNC_H
@@ -54,27 +54,41 @@ typedef struct sync_alloc_s {
     char *value;
 } sync_alloc_t;
 
-/* What one pass will do. */
+/* One pass, built in steps. */
 typedef struct sync_plan_s {
-    model_sync_files_t files; /* the desired groups/ and profiles/ */
-    sync_alloc_t *allocs;     /* records to write before any file shows them */
+    model_sync_machine_t *ms; /* sync_collect(): every scheduled machine */
+    bool *reuse;              /* its group may be on disk already */
+    size_t n;
+    int64_t revision;         /* the cache revision the plan reflects */
+    model_sync_files_t files; /* sync_generate(): groups/ and profiles/ */
+    sync_alloc_t *allocs;     /* sync_records(): records to write first */
     size_t n_allocs;
-    int64_t revision; /* the cache revision the plan reflects */
 } sync_plan_t;
 
 /*
- * Plans a pass from the cache: the files every scheduled machine needs,
- * its recorded allocations kept where still valid (model_sync_generate()),
- * and the records to write first: new or changed allocations, and those of
- * machines no longer scheduled (deleted). `by` names the writer in the
- * records. 0, or a negative errno with err set (the caller retries).
+ * A pass, in four steps, the ones that read the cache on the loop thread,
+ * the heavy ones on any thread (the caller runs one pass at a time, and
+ * nothing else touches the sync meanwhile):
+ *   sync_collect()   loop: each scheduled machine's facts (decoded again
+ *                    only when changed), roles and recorded allocations;
+ *   sync_generate()  any thread: reads the SSH keys, checks which groups
+ *                    are still on disk as written, and generates the
+ *                    others (model_sync_generate_reusing());
+ *   sync_records()   loop: the allocation records to write before any file
+ *                    shows them: new or changed ones, and those of
+ *                    machines no longer scheduled (deleted); `by` names the
+ *                    writer in them;
+ *   sync_apply()     any thread, once the records are in etcd: writes the
+ *                    files whose content changes, removes orphaned groups.
+ * Each returns 0 or a negative errno with err set (the caller retries the
+ * pass later); free the plan with sync_plan_free() in any case.
  */
-int sync_plan(sync_t *s, api_cache_t *cache, const char *by, sync_plan_t *plan, model_err_t *err);
-void sync_plan_free(sync_plan_t *plan);
-
-/* Writes the plan's files (only those whose content changes) and removes
- * orphaned groups. Call it once the plan's allocs are in etcd. */
+int sync_collect(sync_t *s, api_cache_t *cache, sync_plan_t *plan, model_err_t *err);
+int sync_generate(sync_t *s, sync_plan_t *plan, model_err_t *err);
+int sync_records(sync_t *s, api_cache_t *cache, const char *by, sync_plan_t *plan,
+                 model_err_t *err);
 int sync_apply(sync_t *s, const sync_plan_t *plan, sync_result_t *res, model_err_t *err);
+void sync_plan_free(sync_plan_t *plan);
 
 /* The matchbox directory in use. */
 const char *sync_dir(const sync_t *s);

@@ -32,7 +32,6 @@ sync_memo_entry_t *sync_memo_carry(sync_memo_t *prev, sync_memo_t *next, const c
     if (old && !old->carried) {
         *e = *old;
         old->carried = true;
-        old->text = NULL;
         e->carried = false;
         return e;
     }
@@ -43,8 +42,6 @@ sync_memo_entry_t *sync_memo_carry(sync_memo_t *prev, sync_memo_t *next, const c
 
 void sync_memo_free(sync_memo_t *m)
 {
-    for (size_t i = 0; i < m->n; i++)
-        free(m->v[i].text);
     free(m->v);
     memset(m, 0, sizeof *m);
 }

@@ -4,9 +4,10 @@
  * back only what changed:
  *   - the facts the generator reads (model_sync_facts_t), with the mod
  *     revision of machines/<uuid> they were taken from;
- *   - the group text last generated, with the roles and allocation it was
+ *   - the roles, allocation and shared-values digest its group was last
  *     generated for;
- *   - whether that text is the file on disk, as of a size and mtime.
+ *   - whether the group file on disk holds that text, as of a size and
+ *     mtime (the text itself is not kept: 4 KiB a machine).
  * Entries are sorted by boot MAC. A pass builds the next memo in MAC order,
  * carrying each machine's entry over from the previous one; what is not
  * carried (machines gone) is freed with the previous memo.
@@ -26,12 +27,11 @@ typedef struct sync_memo_entry_s {
     bool carried; /* moved to the next memo (its pointers now belong there) */
     int64_t rev;  /* machines/<uuid> mod revision the facts come from; 0: none */
     model_sync_facts_t facts;
-    unsigned roles;     /* what text was generated for */
+    unsigned roles;     /* what its group was last generated for */
     uint32_t pod_start; /* likewise */
     unsigned name_index;
-    char *text; /* the group, owned; NULL: none yet */
-    size_t len;
-    bool on_disk; /* the file holds text, as long as its size and mtime are these */
+    uint64_t digest; /* likewise: model_sync_files_t.digest */
+    bool on_disk;    /* the file holds that group, while its size and mtime are these */
     off_t size;
     struct timespec mtime;
 } sync_memo_entry_t;
@@ -39,7 +39,7 @@ typedef struct sync_memo_entry_s {
 typedef struct sync_memo_s {
     sync_memo_entry_t *v;
     size_t n, cap;
-    uint64_t digest; /* model_sync_files_t.digest of the texts */
+    uint64_t digest; /* model_sync_files_t.digest of the last generation */
 } sync_memo_t;
 
 /* The entry of mac, or NULL. */
@@ -50,7 +50,7 @@ sync_memo_entry_t *sync_memo_find(const sync_memo_t *m, const char *mac);
  * pointer is valid until the next append. */
 sync_memo_entry_t *sync_memo_carry(sync_memo_t *prev, sync_memo_t *next, const char *mac);
 
-/* Frees what m still owns and empties it. */
+/* Frees m and empties it. */
 void sync_memo_free(sync_memo_t *m);
 
 #endif

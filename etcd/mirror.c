@@ -289,6 +289,41 @@ static size_t sorted_lower_bound(const etcd_mirror_t *m, const void *key, size_t
     return lo;
 }
 
+/* Keeps the sorted index in step with one new key (before count grows):
+ * a memmove of pointers instead of sorting every key again at the next
+ * walk, which made each walk after a discovery O(n log n). */
+static void sorted_insert(etcd_mirror_t *m, m_node_t *n)
+{
+    if (!m->sorted_ok)
+        return;
+    if (m->sorted_cap < m->count + 1) {
+        size_t cap = m->count + m->count / 4 + 16;
+        m_node_t **s = realloc(m->sorted, cap * sizeof(*s));
+        if (!s) {
+            m->sorted_ok = false; /* rebuilt (or refused) at the next walk */
+            return;
+        }
+        m->sorted = s;
+        m->sorted_cap = cap;
+    }
+    size_t i = sorted_lower_bound(m, n->e.key, n->e.key_len);
+    memmove(&m->sorted[i + 1], &m->sorted[i], (m->count - i) * sizeof(*m->sorted));
+    m->sorted[i] = n;
+}
+
+/* Likewise for a key that goes (before count shrinks). */
+static void sorted_remove(etcd_mirror_t *m, const m_node_t *n)
+{
+    if (!m->sorted_ok)
+        return;
+    size_t i = sorted_lower_bound(m, n->e.key, n->e.key_len);
+    if (i >= m->count || m->sorted[i] != n) {
+        m->sorted_ok = false; /* cannot happen; rebuild to be safe */
+        return;
+    }
+    memmove(&m->sorted[i], &m->sorted[i + 1], (m->count - i - 1) * sizeof(*m->sorted));
+}
+
 /* Inserts n, or replaces the node of the same key; returns the replaced node
  * (the caller frees it) or NULL. Never fails. */
 static m_node_t *t_put(etcd_mirror_t *m, m_node_t *n)
@@ -309,8 +344,8 @@ static m_node_t *t_put(etcd_mirror_t *m, m_node_t *n)
     }
     n->next = NULL;
     *pp = n;
+    sorted_insert(m, n);
     m->count++;
-    m->sorted_ok = false;
     if (m->count > m->nbuckets)
         t_grow(m);
     return NULL;
@@ -324,8 +359,8 @@ static m_node_t *t_remove(etcd_mirror_t *m, const void *key, size_t klen)
     if (n) {
         *pp = n->next;
         n->next = NULL;
+        sorted_remove(m, n);
         m->count--;
-        m->sorted_ok = false;
     }
     return n;
 }

@@ -1462,6 +1462,7 @@ static int name_machines(mnode_t **v, size_t n)
         while (!done[i])
             done[i] = take_index(&taken, v[i], next[v[i]->cp]++);
     free(done);
+    free(taken.slot);
     for (size_t i = 0; i < n; i++) {
         mnode_t *x = v[i];
         if (x->boot->fqdn[0]) {
