@@ -358,7 +358,7 @@ static void generate_done(uv_work_t *w, int status)
     (void)status;
     controller_t *c = r->c;
     if (r->rc == 0 && c && c->leading)
-        r->rc = sync_records(r->sync, c->cache, c->name, &r->plan, &r->err);
+        r->rc = sync_records(r->sync, c->name, &r->plan, &r->err);
     if (r->rc) {
         sync_fail_run(r, r->rc, r->err.msg);
         return;
@@ -719,6 +719,8 @@ static void on_changed(const char *key, void *data)
         starts_with(key, c->prefix, MODEL_K_SCHEDULES) ||
         starts_with(key, c->prefix, MODEL_K_ROSTER))
         workqueue_add(c->queue, KEY_SCHEDULER);
+    if (c->sync)
+        sync_changed(c->sync, c->cache, key);
     if (c->sync && (!*key || starts_with(key, c->prefix, MODEL_K_MACHINES) ||
                     starts_with(key, c->prefix, MODEL_K_SCHEDULES)))
         workqueue_add(c->queue, KEY_SYNC);
@@ -743,8 +745,10 @@ static void on_elected(leader_t *l, const char *key, int64_t rev, void *data)
                 (long long)rev);
     workqueue_resume(c->queue);
     workqueue_add(c->queue, KEY_SCHEDULER); /* level-triggered: look at everything */
-    if (c->sync)
+    if (c->sync) {
+        sync_changed(c->sync, c->cache, ""); /* unseen while following */
         workqueue_add(c->queue, KEY_SYNC);
+    }
     if (c->matchbox)
         api_cache_foreach(c->cache, MODEL_K_LC_IGNITION, queue_lifecycle, c);
     workqueue_add(c->queue, KEY_ROLLOUT);

@@ -23,7 +23,10 @@ struct sync_s {
     model_sync_ladder_t *ladder;
     char **keys; /* ssh_authorized_keys contents, read per pass */
     size_t n_keys;
-    sync_memo_t memo; /* machine groups: facts and texts of the last plan */
+    sync_memo_t memo; /* every machine the sync considers (sync_memo.h) */
+    bool all_dirty;   /* the memo must be rebuilt from the whole cache */
+    char (*dirty)[MODEL_MAC_LEN + 1]; /* else: the MACs to look at again */
+    size_t n_dirty, cap_dirty;
 };
 
 /* ---- configuration -------------------------------------------------------- */
@@ -89,6 +92,7 @@ int sync_new(const config_t *cfg, sync_t **out)
     if (!s)
         return -ENOMEM;
     s->cfg = cfg;
+    s->all_dirty = true;
     s->selectors = calloc(cfg->extra_selectors.n + 1, sizeof(*s->selectors));
     s->ladder = calloc(cfg->disks_ladder_gb.n + 1, sizeof(*s->ladder));
     if (!s->selectors || !s->ladder) {
@@ -120,6 +124,7 @@ void sync_free(sync_t *s)
         return;
     free_keys(s);
     sync_memo_free(&s->memo);
+    free(s->dirty);
     free(s->selectors);
     free(s->ladder);
     free(s);
@@ -373,15 +378,6 @@ static int write_files(sync_t *s, const model_sync_files_t *files, sync_result_t
 
 /* ---- the pass ----------------------------------------------------------------- */
 
-typedef struct collect_s {
-    sync_t *s;
-    api_cache_t *cache;
-    sync_memo_t next; /* the memo this pass builds, in MAC order */
-    sync_plan_t *plan; /* ms and reuse: one per entry of next */
-    size_t cap;
-    int err;
-} collect_t;
-
 /* What an earlier pass gave mac, as the generator takes it; zeros when
  * nothing (or something unreadable) is recorded. */
 typedef struct given_s {
@@ -412,24 +408,8 @@ static const char *set_name(unsigned roles)
     return roles == MODEL_SYNC_ROLES_CONTROL_PLANE ? "cp" : "node";
 }
 
-static int grow(collect_t *c)
-{
-    size_t cap = c->cap ? c->cap * 2 : 64;
-    sync_plan_t *p = c->plan;
-    model_sync_machine_t *ms = realloc(p->ms, cap * sizeof(*ms));
-    if (ms)
-        p->ms = ms;
-    bool *reuse = realloc(p->reuse, cap * sizeof(*reuse));
-    if (reuse)
-        p->reuse = reuse;
-    if (!ms || !reuse)
-        return -ENOMEM;
-    c->cap = cap;
-    return 0;
-}
-
-/* The facts of machine uuid as of its mod revision rev, into e: decoded
- * only when e holds older ones. */
+/* The facts of a machine as of its mod revision rev, into e: decoded only
+ * when e holds older ones. */
 static int refresh_facts(sync_memo_entry_t *e, json_t *m, int64_t rev)
 {
     if (e->rev == rev && rev != 0)
@@ -446,52 +426,181 @@ static int refresh_facts(sync_memo_entry_t *e, json_t *m, int64_t rev)
     return rc;
 }
 
-static int collect(const char *mac, json_t *schedule, void *arg)
+/* Fills e from the cache for mac and its schedule: 1 when the sync
+ * considers the machine, 0 when not (no syncable roles, no facts), or
+ * -ENOMEM. */
+static int fill_entry(sync_t *s, api_cache_t *cache, sync_memo_entry_t *e, const char *mac,
+                      json_t *schedule)
 {
-    collect_t *c = arg;
     unsigned roles = model_rec_roles(schedule);
     if (roles != MODEL_SYNC_ROLES_CONTROL_PLANE && roles != MODEL_SYNC_ROLES_NODE)
         return 0; /* partial or mixed roles: nothing the original would sync */
-    json_t *idx = api_cache_get(c->cache, MODEL_K_MACS, mac);
+    json_t *idx = api_cache_get(cache, MODEL_K_MACS, mac);
     const char *uuid = json_string_value(json_object_get(idx, "uuid"));
-    json_t *m = uuid ? api_cache_get(c->cache, MODEL_K_MACHINES, uuid) : NULL;
+    json_t *m = uuid ? api_cache_get(cache, MODEL_K_MACHINES, uuid) : NULL;
     if (!m)
         return 0; /* a schedule of a forgotten machine */
     char key[MODEL_KEY_MAX];
     const char *value;
     size_t len;
     int64_t rev = 0, created;
-    if (model_key(key, sizeof key, c->s->cfg->etcd_prefix, MODEL_K_MACHINES, uuid) < 0 ||
-        !api_cache_peek(c->cache, key, &value, &len, &rev, &created))
+    if (model_key(key, sizeof key, s->cfg->etcd_prefix, MODEL_K_MACHINES, uuid) < 0 ||
+        !api_cache_peek(cache, key, &value, &len, &rev, &created))
         rev = 0;
-    if (c->next.n == c->cap && grow(c) != 0) {
-        c->err = -ENOMEM;
-        return 1;
-    }
-    sync_memo_entry_t *e = sync_memo_carry(&c->s->memo, &c->next, mac);
-    if (!e) {
-        c->err = -ENOMEM;
-        return 1;
-    }
-    int64_t had = e->rev;
     int rc = refresh_facts(e, m, rev);
-    if (rc == -ENOMEM) {
-        c->err = rc;
-        return 1;
+    if (rc)
+        return rc == -ENOMEM ? rc : 0; /* undecodable facts: nothing to sync */
+    given_t g = recorded(cache, mac);
+    e->sched_roles = roles;
+    e->rec_start = g.start;
+    e->rec_end = g.end;
+    e->rec_slot = g.set && strcmp(g.set, set_name(roles)) == 0 ? g.name_slot : 0;
+    return 1;
+}
+
+typedef struct rebuild_s {
+    sync_t *s;
+    api_cache_t *cache;
+    sync_memo_t next;
+    int err;
+} rebuild_t;
+
+static int rebuild_one(const char *mac, json_t *schedule, void *arg)
+{
+    rebuild_t *r = arg;
+    sync_memo_entry_t *e = sync_memo_carry(&r->s->memo, &r->next, mac);
+    int rc = e ? fill_entry(r->s, r->cache, e, mac, schedule) : -ENOMEM;
+    if (rc <= 0)
+        r->next.n--; /* not kept (or no room) */
+    r->err = rc < 0 ? rc : 0;
+    return rc < 0;
+}
+
+static int add_alloc(sync_plan_t *p, const char *mac, char *value)
+{
+    sync_alloc_t *a = realloc(p->allocs, (p->n_allocs + 1) * sizeof(*a));
+    if (!a) {
+        free(value);
+        return -ENOMEM;
     }
-    if (rc) { /* undecodable facts: nothing to sync for it */
-        c->next.n--;
+    p->allocs = a;
+    snprintf(a[p->n_allocs].mac, sizeof a->mac, "%s", mac);
+    a[p->n_allocs++].value = value;
+    return 0;
+}
+
+typedef struct stale_s {
+    sync_t *s;
+    sync_plan_t *plan;
+    int err;
+} stale_t;
+
+/* The allocations of a machine the sync no longer considers are released. */
+static int release_stale(const char *mac, json_t *rec, void *arg)
+{
+    stale_t *st = arg;
+    (void)rec;
+    if (sync_memo_find(&st->s->memo, mac))
         return 0;
+    st->err = add_alloc(st->plan, mac, NULL);
+    return st->err != 0;
+}
+
+/* The whole memo again from the cache (first pass, a resync, a new
+ * leadership): every schedule, every allocation record. */
+static int rebuild(sync_t *s, api_cache_t *cache, sync_plan_t *plan)
+{
+    rebuild_t r = {.s = s, .cache = cache};
+    api_cache_foreach(cache, MODEL_K_SCHEDULES, rebuild_one, &r);
+    uint64_t digest = s->memo.digest;
+    sync_memo_free(&s->memo); /* entries carried over now live in next */
+    s->memo = r.next;
+    s->memo.digest = digest;
+    if (r.err)
+        return r.err;
+    stale_t st = {s, plan, 0};
+    api_cache_foreach(cache, MODEL_K_ALLOCATIONS, release_stale, &st);
+    return st.err;
+}
+
+static int cmp_dirty(const void *a, const void *b)
+{
+    return strcmp(a, b);
+}
+
+/* Only the MACs that changed since the last pass. */
+static int refresh_dirty(sync_t *s, api_cache_t *cache, sync_plan_t *plan)
+{
+    qsort(s->dirty, s->n_dirty, sizeof *s->dirty, cmp_dirty);
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < s->n_dirty; i++) {
+        const char *mac = s->dirty[i];
+        if (i > 0 && strcmp(mac, s->dirty[i - 1]) == 0)
+            continue;
+        json_t *schedule = api_cache_get(cache, MODEL_K_SCHEDULES, mac);
+        sync_memo_entry_t *e = schedule ? sync_memo_upsert(&s->memo, mac) : NULL;
+        rc = schedule && !e ? -ENOMEM : e ? fill_entry(s, cache, e, mac, schedule) : 0;
+        if (rc == 0) {
+            sync_memo_remove(&s->memo, mac);
+            if (api_cache_get(cache, MODEL_K_ALLOCATIONS, mac))
+                rc = add_alloc(plan, mac, NULL);
+        }
+        rc = rc < 0 ? rc : 0;
     }
-    given_t g = recorded(c->cache, mac);
-    bool same_set = g.set && strcmp(g.set, set_name(roles)) == 0;
-    unsigned slot = same_set ? g.name_slot : 0;
-    size_t i = c->next.n - 1;
-    c->plan->ms[i] = (model_sync_machine_t){NULL, roles, g.start, slot, NULL};
-    /* Still to check on disk (sync_generate()). */
-    c->plan->reuse[i] = e->on_disk && had == e->rev && e->roles == roles &&
-                        e->pod_start == g.start && e->name_index + 1 == slot &&
-                        e->digest == c->s->memo.digest;
+    return rc;
+}
+
+void sync_changed(sync_t *s, api_cache_t *cache, const char *key)
+{
+    const char *prefix = s->cfg->etcd_prefix, *id;
+    size_t klen = strlen(key);
+    char mac[MODEL_MAC_LEN + 1] = "";
+    if (!*key) {
+        s->all_dirty = true;
+    } else if ((id = model_key_id(key, klen, prefix, MODEL_K_SCHEDULES)) ||
+               (id = model_key_id(key, klen, prefix, MODEL_K_ALLOCATIONS))) {
+        snprintf(mac, sizeof mac, "%s", id);
+    } else if ((id = model_key_id(key, klen, prefix, MODEL_K_MACHINES))) {
+        json_t *m = api_cache_get(cache, MODEL_K_MACHINES, id);
+        const char *boot = json_string_value(json_object_get(m, "boot_mac"));
+        for (size_t i = 0; !boot && i < s->memo.n; i++) /* gone: which one was it? */
+            if (strcmp(s->memo.v[i].facts.uuid, id) == 0)
+                boot = s->memo.v[i].mac;
+        snprintf(mac, sizeof mac, "%s", boot ? boot : "");
+    }
+    if (!mac[0] || s->all_dirty)
+        return;
+    if (s->n_dirty == s->cap_dirty) {
+        size_t cap = s->cap_dirty ? s->cap_dirty * 2 : 64;
+        void *d = realloc(s->dirty, cap * sizeof *s->dirty);
+        if (!d) {
+            s->all_dirty = true; /* the next pass looks at everything */
+            return;
+        }
+        s->dirty = d;
+        s->cap_dirty = cap;
+    }
+    memcpy(s->dirty[s->n_dirty++], mac, sizeof *s->dirty);
+}
+
+/* The generator's input, one per memo entry. */
+static int fill_plan(sync_t *s, sync_plan_t *plan)
+{
+    size_t n = s->memo.n;
+    plan->ms = calloc(n ? n : 1, sizeof(*plan->ms));
+    plan->reuse = calloc(n ? n : 1, sizeof(*plan->reuse));
+    if (!plan->ms || !plan->reuse)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        const sync_memo_entry_t *e = &s->memo.v[i];
+        plan->ms[i] =
+            (model_sync_machine_t){NULL, e->sched_roles, e->rec_start, e->rec_slot, &e->facts};
+        /* Still to check on disk (sync_generate()). */
+        plan->reuse[i] = e->on_disk && e->gen_rev == e->rev && e->roles == e->sched_roles &&
+                         e->pod_start == e->rec_start && e->name_index + 1 == e->rec_slot &&
+                         e->digest == s->memo.digest;
+    }
+    plan->n = n;
     return 0;
 }
 
@@ -511,6 +620,7 @@ static void note_generated(sync_memo_t *memo, const model_sync_files_t *files)
         e->pod_start = f->pod_start;
         e->name_index = f->name_index;
         e->digest = files->digest;
+        e->gen_rev = e->rev;
         if (!f->reused)
             e->on_disk = false;
     }
@@ -533,19 +643,6 @@ static void check_on_disk(sync_t *s, sync_plan_t *p)
     }
 }
 
-static int add_alloc(sync_plan_t *p, const char *mac, char *value)
-{
-    sync_alloc_t *a = realloc(p->allocs, (p->n_allocs + 1) * sizeof(*a));
-    if (!a) {
-        free(value);
-        return -ENOMEM;
-    }
-    p->allocs = a;
-    snprintf(a[p->n_allocs].mac, sizeof a->mac, "%s", mac);
-    a[p->n_allocs++].value = value;
-    return 0;
-}
-
 static char *record(const model_sync_file_t *f, const char *by)
 {
     char s[16], e[16];
@@ -561,18 +658,14 @@ static char *record(const model_sync_file_t *f, const char *by)
 }
 
 /* New or changed allocations of the planned groups. */
-static int plan_puts(api_cache_t *cache, const char *by, sync_plan_t *p)
+static int plan_puts(sync_t *s, const char *by, sync_plan_t *p)
 {
     for (size_t i = 0; i < p->files.n; i++) {
         const model_sync_file_t *f = &p->files.files[i];
-        if (!f->mac[0])
-            continue;
-        given_t g = recorded(cache, f->mac);
-        bool cp = strncmp(f->id, MODEL_SYNC_PROFILE_CONTROL_PLANE "-",
-                          strlen(MODEL_SYNC_PROFILE_CONTROL_PLANE) + 1) == 0;
-        if (g.start == f->pod_start && g.end == f->pod_end && g.name_slot == f->name_index + 1 &&
-            strcmp(g.set ? g.set : "", cp ? "cp" : "node") == 0)
-            continue;
+        const sync_memo_entry_t *e = f->mac[0] ? sync_memo_find(&s->memo, f->mac) : NULL;
+        if (!e || (e->rec_start == f->pod_start && e->rec_end == f->pod_end &&
+                   e->rec_slot == f->name_index + 1))
+            continue; /* rec_slot is only set for the roles of the schedule */
         char *text = record(f, by);
         int rc = text ? add_alloc(p, f->mac, text) : -ENOMEM;
         if (rc)
@@ -581,44 +674,21 @@ static int plan_puts(api_cache_t *cache, const char *by, sync_plan_t *p)
     return 0;
 }
 
-typedef struct stale_s {
-    api_cache_t *cache;
-    sync_plan_t *plan;
-    int err;
-} stale_t;
-
-/* The allocations of a machine no longer scheduled are released. */
-static int plan_delete(const char *mac, json_t *rec, void *arg)
-{
-    stale_t *st = arg;
-    (void)rec;
-    unsigned roles = model_rec_roles(api_cache_get(st->cache, MODEL_K_SCHEDULES, mac));
-    if (roles == MODEL_SYNC_ROLES_CONTROL_PLANE || roles == MODEL_SYNC_ROLES_NODE)
-        return 0;
-    st->err = add_alloc(st->plan, mac, NULL);
-    return st->err != 0;
-}
-
 int sync_collect(sync_t *s, api_cache_t *cache, sync_plan_t *plan, model_err_t *err)
 {
     memset(plan, 0, sizeof(*plan));
     plan->revision = api_cache_revision(cache);
-    collect_t c = {.s = s, .cache = cache, .plan = plan};
-    api_cache_foreach(cache, MODEL_K_SCHEDULES, collect, &c);
-    plan->n = c.next.n;
-    /* Entries carried over now live in next; the rest are machines gone. */
-    uint64_t digest = s->memo.digest;
-    sync_memo_free(&s->memo);
-    s->memo = c.next;
-    s->memo.digest = digest;
-    for (size_t i = 0; i < plan->n; i++)
-        plan->ms[i].facts = &s->memo.v[i].facts; /* the memo no longer moves */
-    if (c.err) {
+    int rc = s->all_dirty ? rebuild(s, cache, plan) : refresh_dirty(s, cache, plan);
+    s->n_dirty = 0;
+    s->all_dirty = rc != 0;
+    if (rc == 0)
+        rc = fill_plan(s, plan);
+    if (rc) {
         model_err_set(err, NULL, "out of memory");
-        sync_memo_free(&s->memo); /* a partial memo: start afresh next time */
         sync_plan_free(plan);
+        s->all_dirty = true;
     }
-    return c.err;
+    return rc;
 }
 
 int sync_generate(sync_t *s, sync_plan_t *plan, model_err_t *err)
@@ -642,15 +712,9 @@ int sync_generate(sync_t *s, sync_plan_t *plan, model_err_t *err)
     return rc;
 }
 
-int sync_records(sync_t *s, api_cache_t *cache, const char *by, sync_plan_t *plan,
-                 model_err_t *err)
+int sync_records(sync_t *s, const char *by, sync_plan_t *plan, model_err_t *err)
 {
-    (void)s;
-    int rc = plan_puts(cache, by, plan);
-    stale_t stale = {cache, plan, 0};
-    if (rc == 0)
-        api_cache_foreach(cache, MODEL_K_ALLOCATIONS, plan_delete, &stale);
-    rc = rc ? rc : stale.err;
+    int rc = plan_puts(s, by, plan);
     if (rc == -ENOMEM)
         model_err_set(err, NULL, "out of memory");
     return rc;

@@ -69,14 +69,16 @@ typedef struct sync_plan_s {
  * A pass, in four steps, the ones that read the cache on the loop thread,
  * the heavy ones on any thread (the caller runs one pass at a time, and
  * nothing else touches the sync meanwhile):
- *   sync_collect()   loop: each scheduled machine's facts (decoded again
- *                    only when changed), roles and recorded allocations;
+ *   sync_collect()   loop: the machines, roles and recorded allocations
+ *                    that changed since the last pass (sync_changed()),
+ *                    or all of them after a resync; facts are decoded again
+ *                    only when changed; records of machines gone are
+ *                    released;
  *   sync_generate()  any thread: reads the SSH keys, checks which groups
  *                    are still on disk as written, and generates the
  *                    others (model_sync_generate_reusing());
  *   sync_records()   loop: the allocation records to write before any file
- *                    shows them: new or changed ones, and those of
- *                    machines no longer scheduled (deleted); `by` names the
+ *                    shows them (new or changed ones); `by` names the
  *                    writer in them;
  *   sync_apply()     any thread, once the records are in etcd: writes the
  *                    files whose content changes, removes orphaned groups.
@@ -85,10 +87,15 @@ typedef struct sync_plan_s {
  */
 int sync_collect(sync_t *s, api_cache_t *cache, sync_plan_t *plan, model_err_t *err);
 int sync_generate(sync_t *s, sync_plan_t *plan, model_err_t *err);
-int sync_records(sync_t *s, api_cache_t *cache, const char *by, sync_plan_t *plan,
-                 model_err_t *err);
+int sync_records(sync_t *s, const char *by, sync_plan_t *plan, model_err_t *err);
 int sync_apply(sync_t *s, const sync_plan_t *plan, sync_result_t *res, model_err_t *err);
 void sync_plan_free(sync_plan_t *plan);
+
+/* Tells the sync that a key of the cache changed (schedules/, machines/,
+ * allocations/ matter; others are ignored), or "" for "anything may have
+ * changed" (a resync, a new leadership): the next sync_collect() looks at
+ * those machines again, or at all of them. Loop thread. */
+void sync_changed(sync_t *s, api_cache_t *cache, const char *key);
 
 /* The matchbox directory in use. */
 const char *sync_dir(const sync_t *s);

@@ -8,9 +8,11 @@
  *     generated for;
  *   - whether the group file on disk holds that text, as of a size and
  *     mtime (the text itself is not kept: 4 KiB a machine).
- * Entries are sorted by boot MAC. A pass builds the next memo in MAC order,
- * carrying each machine's entry over from the previous one; what is not
- * carried (machines gone) is freed with the previous memo.
+ * Entries are sorted by boot MAC, one per machine the sync can consider (a
+ * schedule of one of the two role sets and known facts). A full pass
+ * builds the next memo in MAC order, carrying each machine's entry over
+ * from the previous one (what is not carried goes with it); between full
+ * passes, entries are updated, inserted and removed one MAC at a time.
  */
 #ifndef ENJ_SYNC_MEMO_H
 #define ENJ_SYNC_MEMO_H
@@ -27,7 +29,12 @@ typedef struct sync_memo_entry_s {
     bool carried; /* moved to the next memo (its pointers now belong there) */
     int64_t rev;  /* machines/<uuid> mod revision the facts come from; 0: none */
     model_sync_facts_t facts;
-    unsigned roles;     /* what its group was last generated for */
+    unsigned sched_roles; /* its schedule (a MODEL_SYNC_ROLES_* set) */
+    uint32_t rec_start;   /* its allocation record: pod range start, 0: none */
+    uint32_t rec_end;
+    unsigned rec_slot; /* 1 + name index when recorded for sched_roles, 0: none */
+    int64_t gen_rev;   /* facts revision its group was last generated from */
+    unsigned roles;    /* the roles it was generated for */
     uint32_t pod_start; /* likewise */
     unsigned name_index;
     uint64_t digest; /* likewise: model_sync_files_t.digest */
@@ -49,6 +56,13 @@ sync_memo_entry_t *sync_memo_find(const sync_memo_t *m, const char *mac);
  * moved from prev when there (carried), else empty. NULL on -ENOMEM. The
  * pointer is valid until the next append. */
 sync_memo_entry_t *sync_memo_carry(sync_memo_t *prev, sync_memo_t *next, const char *mac);
+
+/* The entry of mac, inserted (zeroed but for the MAC) where it belongs
+ * when absent. NULL on -ENOMEM. Valid until the next insert or remove. */
+sync_memo_entry_t *sync_memo_upsert(sync_memo_t *m, const char *mac);
+
+/* Removes the entry of mac, if any. */
+void sync_memo_remove(sync_memo_t *m, const char *mac);
 
 /* Frees m and empties it. */
 void sync_memo_free(sync_memo_t *m);
