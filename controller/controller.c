@@ -46,6 +46,8 @@ struct controller_s {
     events_t *events;
     bool sync_failing;
     struct sync_run_s *sync_run; /* the pass in flight, NULL: none */
+    json_t *sched_pending;       /* uuids the scheduler looks at next run */
+    bool sched_all;              /* ... or every machine */
     size_t sync_skipped;         /* machines the last pass left without a group */
     uint64_t skip_sig;   /* which ones, and why (a digest) */
     /* Per reconciler (scheduler, sync, lifecycle, rollout): runs, failures. */
@@ -71,10 +73,18 @@ typedef struct inputs_s {
     size_t n, cap;
 } inputs_t;
 
-static int collect(const char *uuid, json_t *m, void *arg)
+/* Adds machine uuid (m: its record) to the scheduler's inputs when it has
+ * no roles yet, and keeps it in the pending set while so. */
+static int consider(inputs_t *w, const char *uuid, json_t *m)
 {
-    inputs_t *w = arg;
-    (void)uuid;
+    const char *mac = json_string_value(json_object_get(m, "boot_mac"));
+    bool scheduled = mac && api_cache_get(w->c->cache, MODEL_K_SCHEDULES, mac) != NULL;
+    if (!m || scheduled) {
+        json_object_del(w->c->sched_pending, uuid);
+        return 0;
+    }
+    if (json_object_set_new(w->c->sched_pending, uuid, json_true()) != 0)
+        return -ENOMEM;
     if (w->n == w->cap) {
         size_t cap = w->cap ? w->cap * 2 : 64;
         model_sched_input_t *in = realloc(w->in, cap * sizeof(*in));
@@ -83,13 +93,62 @@ static int collect(const char *uuid, json_t *m, void *arg)
         w->in = in;
         w->cap = cap;
     }
-    const char *mac = json_string_value(json_object_get(m, "boot_mac"));
     w->in[w->n++] = (model_sched_input_t){
         .mac = mac,
         .has_boot_iface = model_rec_boot_iface(m) != NULL,
-        .scheduled = mac && api_cache_get(w->c->cache, MODEL_K_SCHEDULES, mac) != NULL,
+        .scheduled = false,
     };
     return 0;
+}
+
+static int collect(const char *uuid, json_t *m, void *arg)
+{
+    return consider(arg, uuid, m);
+}
+
+/* The scheduler's inputs: the machines without roles. Only scheduled
+ * machines are ever left out of a plan, so a run reads the machines that
+ * changed since the last one and those still waiting (sched_pending), and
+ * every machine only after a resync or a new leadership. */
+static int sched_inputs(controller_t *c, inputs_t *w)
+{
+    if (c->sched_all) {
+        json_object_clear(c->sched_pending);
+        int rc = api_cache_foreach(c->cache, MODEL_K_MACHINES, collect, w);
+        c->sched_all = rc != 0;
+        return rc;
+    }
+    json_t *look = json_copy(c->sched_pending); /* consider() edits the set */
+    if (!look)
+        return -ENOMEM;
+    const char *uuid;
+    json_t *v;
+    int rc = 0;
+    json_object_foreach(look, uuid, v)
+    {
+        if (rc == 0)
+            rc = consider(w, uuid, api_cache_get(c->cache, MODEL_K_MACHINES, uuid));
+    }
+    json_decref(look);
+    return rc;
+}
+
+/* A change the scheduler may have to look at: a machine, or the schedule
+ * of one (its MAC index names the machine). */
+static void sched_changed(controller_t *c, const char *key)
+{
+    size_t klen = strlen(key);
+    const char *id;
+    if (!*key) {
+        c->sched_all = true;
+    } else if ((id = model_key_id(key, klen, c->prefix, MODEL_K_MACHINES))) {
+        json_object_set_new(c->sched_pending, id, json_true());
+    } else if ((id = model_key_id(key, klen, c->prefix, MODEL_K_SCHEDULES))) {
+        const char *uuid =
+            json_string_value(json_object_get(api_cache_get(c->cache, MODEL_K_MACS, id), "uuid"));
+        if (uuid)
+            json_object_set_new(c->sched_pending, uuid, json_true());
+    }
 }
 
 static void sched_settled(etcd_mirror_t *m, int err, void *data)
@@ -136,7 +195,7 @@ static void run_scheduler(controller_t *c)
         return;
     }
     inputs_t w = {.c = c};
-    int rc = api_cache_foreach(c->cache, MODEL_K_MACHINES, collect, &w);
+    int rc = sched_inputs(c, &w);
     json_t *roster = api_cache_get(c->cache, MODEL_K_ROSTER, "");
     json_t *members = model_roster_members(roster);
     sched_run_t *r = rc == 0 ? calloc(1, sizeof(*r)) : NULL;
@@ -528,10 +587,20 @@ static int64_t date_ms(json_t *v)
     return s && model_rfc3339_parse(s, &ms) == 0 ? ms : 0;
 }
 
-static int ro_collect(const char *mac, json_t *schedule, void *arg)
+/* Only nodes that ask for a slot or hold one weigh in a decision (ready
+ * checks will add members that are not ready): the rollout reads those,
+ * not every machine. Called for each request, then each slot (key order:
+ * by MAC), so a MAC seen twice is the last one added. */
+static int ro_collect(const char *mac, json_t *rec, void *arg)
 {
     ro_inputs_t *w = arg;
     controller_t *c = w->c;
+    (void)rec;
+    if (w->n && strcmp(w->macs[w->n - 1], mac) >= 0) {
+        for (size_t i = 0; i < w->n; i++) /* a holder that also requests */
+            if (strcmp(w->macs[i], mac) == 0)
+                return 0;
+    }
     if (w->n == w->cap) {
         size_t cap = w->cap ? w->cap * 2 : 32;
         model_rollout_node_t *nn = realloc(w->nodes, cap * sizeof(*nn));
@@ -544,6 +613,9 @@ static int ro_collect(const char *mac, json_t *schedule, void *arg)
             return -ENOMEM;
         w->cap = cap;
     }
+    json_t *schedule = api_cache_get(c->cache, MODEL_K_SCHEDULES, mac);
+    if (!schedule)
+        return 0; /* no roles: nothing to roll */
     snprintf(w->macs[w->n], MODEL_MAC_LEN + 1, "%s", mac);
     json_t *req = api_cache_get(c->cache, MODEL_K_RO_REQUESTS, mac);
     json_t *slot = api_cache_get(c->cache, MODEL_K_RO_SLOTS, mac);
@@ -606,7 +678,9 @@ static void run_rollout(controller_t *c)
         return;
     }
     ro_inputs_t w = {.c = c};
-    int rc = api_cache_foreach(c->cache, MODEL_K_SCHEDULES, ro_collect, &w);
+    int rc = api_cache_foreach(c->cache, MODEL_K_RO_REQUESTS, ro_collect, &w);
+    if (rc == 0)
+        rc = api_cache_foreach(c->cache, MODEL_K_RO_SLOTS, ro_collect, &w);
     for (size_t i = 0; i < w.n; i++)
         w.nodes[i].mac = w.macs[i];
     json_t *state = api_cache_get(c->cache, MODEL_K_RO_STATE, "");
@@ -715,6 +789,7 @@ static void on_changed(const char *key, void *data)
     controller_t *c = data;
     if (!c->leading)
         return;
+    sched_changed(c, key);
     if (!*key || starts_with(key, c->prefix, MODEL_K_MACHINES) ||
         starts_with(key, c->prefix, MODEL_K_SCHEDULES) ||
         starts_with(key, c->prefix, MODEL_K_ROSTER))
@@ -744,7 +819,8 @@ static void on_elected(leader_t *l, const char *key, int64_t rev, void *data)
     events_emit(c->events, "leader-elected", NULL, "%s leads (election revision %lld)", c->name,
                 (long long)rev);
     workqueue_resume(c->queue);
-    workqueue_add(c->queue, KEY_SCHEDULER); /* level-triggered: look at everything */
+    c->sched_all = true; /* level-triggered: look at everything */
+    workqueue_add(c->queue, KEY_SCHEDULER);
     if (c->sync) {
         sync_changed(c->sync, c->cache, ""); /* unseen while following */
         workqueue_add(c->queue, KEY_SYNC);
@@ -789,10 +865,14 @@ int controller_start(uv_loop_t *loop, etcd_client_t *etcd, api_t *api,
     c->prefix = strdup(cfg->prefix);
     c->name = strdup(cfg->name);
     c->last_waiting = (size_t)-1;
+    c->sched_pending = json_object();
+    c->sched_all = true;
     char election[300];
     snprintf(election, sizeof election, "%selection/", cfg->prefix);
     workqueue_config_t wq = {.parallel = 4};
-    int rc = !c->prefix || !c->name ? -ENOMEM : model_store_init(&c->store, etcd, cfg->prefix);
+    int rc = !c->prefix || !c->name || !c->sched_pending
+                 ? -ENOMEM
+                 : model_store_init(&c->store, etcd, cfg->prefix);
     if (rc == 0)
         rc = workqueue_new(loop, &wq, process, c, &c->queue);
     if (rc == 0)
@@ -842,6 +922,7 @@ int controller_start(uv_loop_t *loop, etcd_client_t *etcd, api_t *api,
         else
             free(c->rollout_timer);
         sync_free(c->sync);
+        json_decref(c->sched_pending);
         events_free(c->events);
         workqueue_free(c->queue);
         free(c->prefix);
@@ -898,6 +979,7 @@ void controller_free(controller_t *c)
         c->sync = NULL;
     }
     sync_free(c->sync);
+    json_decref(c->sched_pending);
     events_free(c->events);
     free(c->prefix);
     free(c->name);
