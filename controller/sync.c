@@ -25,6 +25,7 @@ struct sync_s {
     size_t n_keys;
     sync_memo_t memo; /* every machine the sync considers (sync_memo.h) */
     bool all_dirty;   /* the memo must be rebuilt from the whole cache */
+    bool look_around; /* groups may have gone since the last full apply */
     char (*dirty)[MODEL_MAC_LEN + 1]; /* else: the MACs to look at again */
     size_t n_dirty, cap_dirty;
 };
@@ -352,8 +353,8 @@ static int write_file(sync_t *s, const model_sync_file_t *f, sync_result_t *res)
     return 0;
 }
 
-static int write_files(sync_t *s, const model_sync_files_t *files, sync_result_t *res,
-                       model_err_t *err)
+static int write_files(sync_t *s, const model_sync_files_t *files, bool look_around,
+                       sync_result_t *res, model_err_t *err)
 {
     for (const char *sub = "groups"; sub; sub = strcmp(sub, "groups") == 0 ? "profiles" : NULL) {
         char dir[1100];
@@ -369,7 +370,7 @@ static int write_files(sync_t *s, const model_sync_files_t *files, sync_result_t
             return rc;
         }
     }
-    int rc = remove_orphans(s, files, res);
+    int rc = look_around ? remove_orphans(s, files, res) : 0;
     if (rc)
         model_err_set(err, NULL, "cannot clean %s/groups: %s", s->cfg->matchbox_path,
                       strerror(-rc));
@@ -451,6 +452,7 @@ static int fill_entry(sync_t *s, api_cache_t *cache, sync_memo_entry_t *e, const
     if (rc)
         return rc == -ENOMEM ? rc : 0; /* undecodable facts: nothing to sync */
     given_t g = recorded(cache, mac);
+    e->touched = true;
     e->sched_roles = roles;
     e->rec_start = g.start;
     e->rec_end = g.end;
@@ -541,6 +543,7 @@ static int refresh_dirty(sync_t *s, api_cache_t *cache, sync_plan_t *plan)
         sync_memo_entry_t *e = schedule ? sync_memo_upsert(&s->memo, mac) : NULL;
         rc = schedule && !e ? -ENOMEM : e ? fill_entry(s, cache, e, mac, schedule) : 0;
         if (rc == 0) {
+            plan->look_around = plan->look_around || sync_memo_find(&s->memo, mac);
             sync_memo_remove(&s->memo, mac);
             if (api_cache_get(cache, MODEL_K_ALLOCATIONS, mac))
                 rc = add_alloc(plan, mac, NULL);
@@ -595,10 +598,12 @@ static int fill_plan(sync_t *s, sync_plan_t *plan)
         const sync_memo_entry_t *e = &s->memo.v[i];
         plan->ms[i] =
             (model_sync_machine_t){NULL, e->sched_roles, e->rec_start, e->rec_slot, &e->facts};
-        /* Still to check on disk (sync_generate()). */
+        /* Still to check on disk (sync_generate()) when touched. */
         plan->reuse[i] = e->on_disk && e->gen_rev == e->rev && e->roles == e->sched_roles &&
                          e->pod_start == e->rec_start && e->name_index + 1 == e->rec_slot &&
                          e->digest == s->memo.digest;
+        /* A machine whose roles changed leaves a group of the other set. */
+        plan->look_around = plan->look_around || (e->roles && e->roles != e->sched_roles);
     }
     plan->n = n;
     return 0;
@@ -628,13 +633,16 @@ static void note_generated(sync_memo_t *memo, const model_sync_files_t *files)
 }
 
 /* A reuse candidate whose file changed behind the sync's back (or went)
- * is rendered again. */
+ * is rendered again. Only machines read again are looked at (all of them
+ * after a resync or a new leadership): a pass costs what changed. */
 static void check_on_disk(sync_t *s, sync_plan_t *p)
 {
     for (size_t i = 0; i < p->n; i++) {
-        if (!p->reuse[i])
+        sync_memo_entry_t *e = &s->memo.v[i];
+        bool touched = e->touched;
+        e->touched = false;
+        if (!p->reuse[i] || !touched)
             continue;
-        const sync_memo_entry_t *e = &s->memo.v[i];
         char id[64], path[1400];
         struct stat st;
         model_sync_group_id(p->ms[i].roles, e->mac, id, sizeof id);
@@ -678,11 +686,13 @@ int sync_collect(sync_t *s, api_cache_t *cache, sync_plan_t *plan, model_err_t *
 {
     memset(plan, 0, sizeof(*plan));
     plan->revision = api_cache_revision(cache);
+    plan->look_around = s->all_dirty;
     int rc = s->all_dirty ? rebuild(s, cache, plan) : refresh_dirty(s, cache, plan);
     s->n_dirty = 0;
     s->all_dirty = rc != 0;
     if (rc == 0)
         rc = fill_plan(s, plan);
+    s->look_around = s->look_around || plan->look_around;
     if (rc) {
         model_err_set(err, NULL, "out of memory");
         sync_plan_free(plan);
@@ -735,5 +745,8 @@ int sync_apply(sync_t *s, const sync_plan_t *plan, sync_result_t *res, model_err
 {
     memset(res, 0, sizeof(*res));
     res->revision = plan->revision;
-    return write_files(s, &plan->files, res, err);
+    int rc = write_files(s, &plan->files, s->look_around, res, err);
+    if (rc == 0)
+        s->look_around = false;
+    return rc;
 }

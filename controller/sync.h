@@ -60,6 +60,7 @@ typedef struct sync_plan_s {
     bool *reuse;              /* its group may be on disk already */
     size_t n;
     int64_t revision;         /* the cache revision the plan reflects */
+    bool look_around;         /* groups may have gone: look for orphans */
     model_sync_files_t files; /* sync_generate(): groups/ and profiles/ */
     sync_alloc_t *allocs;     /* sync_records(): records to write first */
     size_t n_allocs;

@@ -27,6 +27,7 @@
 typedef struct sync_memo_entry_s {
     char mac[MODEL_MAC_LEN + 1];
     bool carried; /* moved to the next memo (its pointers now belong there) */
+    bool touched; /* read from the cache again since the last plan */
     int64_t rev;  /* machines/<uuid> mod revision the facts come from; 0: none */
     model_sync_facts_t facts;
     unsigned sched_roles; /* its schedule (a MODEL_SYNC_ROLES_* set) */
