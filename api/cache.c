@@ -2,6 +2,9 @@
 #include "api/cache.h"
 
 #include <errno.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +50,11 @@ static void on_synced(etcd_mirror_t *m, int64_t revision, void *data)
 {
     api_cache_t *c = data;
     log_info("cache: synced", "revision=%lld keys=%zu", (long long)revision, etcd_mirror_count(m));
+#ifdef __GLIBC__
+    /* The initial list arrived as one big response, parsed and copied:
+     * give the pages it leaves free back to the system. */
+    malloc_trim(0);
+#endif
     if (c->changed)
         c->changed("", c->changed_data);
 }

@@ -13,6 +13,7 @@
 
 #include "api/api_internal.h"
 #include "model/clock.h"
+#include "model/journal.h"
 #include "model/keys.h"
 #include "model/rawquery.h"
 #include "model/records.h"
@@ -147,7 +148,7 @@ typedef struct journal_walk_s {
 static void keep_lines(journal_walk_t *w, json_t *v)
 {
     json_decref(w->oldest);
-    w->oldest = json_incref(json_object_get(v, "lines"));
+    w->oldest = model_journal_lines(v);
 }
 
 static int journal_one(const char *id, json_t *v, void *arg)

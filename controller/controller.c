@@ -2,6 +2,9 @@
 #include "controller.h"
 
 #include <errno.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -347,9 +350,16 @@ static void apply_done(uv_work_t *w, int status)
     if (r->c)
         report_skipped(r->c, &r->plan.files);
     sync_result_t res = r->res;
+    size_t rendered = 0;
+    for (size_t i = 0; i < r->plan.files.n; i++)
+        rendered += !r->plan.files.files[i].reused;
     controller_t *c;
     if (!sync_run_end(r, &c))
         return;
+#ifdef __GLIBC__
+    if (rendered > 1000)
+        malloc_trim(0); /* a full pass's texts are gone: return their pages */
+#endif
     if (c->sync_failing)
         events_emit(c->events, "sync-recovered", NULL, "matchbox files in step again");
     c->sync_failing = false;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "model/clock.h"
+#include "model/journal.h"
 #include "model/keys.h"
 #include "model/machine.h"
 #include "model/state.h"
@@ -83,9 +84,8 @@ static int plan_journal(model_discovery_op_t *dop)
         return 0;
     char id[MODEL_UUID_LEN + 1 + sizeof d->boot_id], date[MODEL_DATE_MAX];
     snprintf(id, sizeof id, "%s/%s", d->uuid, d->boot_id);
-    return model_op_put(&dop->op, MODEL_K_JOURNALS, id,
-                        json_pack("{s:i, s:s, s:O}", "schema", MODEL_SCHEMA, "ctime",
-                                  model_rfc3339(dop->now_ms, date), "lines", d->journal));
+    json_t *rec = model_journal_record(d->journal, model_rfc3339(dop->now_ms, date));
+    return rec ? model_op_put(&dop->op, MODEL_K_JOURNALS, id, rec) : -ENOMEM;
 }
 
 static int dop_plan(model_op_t *op)

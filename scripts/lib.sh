@@ -5,7 +5,7 @@
 ENJ_DEB_PACKAGES=(
     etcd-server etcd-client
     libgrpc-dev protobuf-c-compiler libprotobuf-c-dev
-    libuv1-dev libjansson-dev libcurl4-openssl-dev libmicrohttpd-dev libyaml-dev libssl-dev
+    libuv1-dev libjansson-dev libcurl4-openssl-dev libmicrohttpd-dev libyaml-dev libssl-dev zlib1g-dev
     cmake pkg-config gcc make
     curl python3 openssl
     clang libclang-rt-dev # libFuzzer targets of tests/fuzz (sanitizer build)
