@@ -409,20 +409,13 @@ static const char *set_name(unsigned roles)
     return roles == MODEL_SYNC_ROLES_CONTROL_PLANE ? "cp" : "node";
 }
 
-/* The facts of a machine as of its mod revision rev, into e: decoded only
- * when e holds older ones. */
+/* The facts of a machine as of its mod revision rev, into e: read again
+ * only when e holds older ones. */
 static int refresh_facts(sync_memo_entry_t *e, json_t *m, int64_t rev)
 {
     if (e->rev == rev && rev != 0)
         return 0;
-    char *text = json_dumps(m, JSON_COMPACT);
-    model_machine_t *mm = NULL;
-    model_err_t err;
-    int rc = text ? model_machine_decode(text, strlen(text), &mm, &err) : -ENOMEM;
-    free(text);
-    if (rc == 0)
-        model_sync_facts_from(mm, &e->facts);
-    free(mm);
+    int rc = model_rec_sync_facts(m, &e->facts);
     e->rev = rc == 0 ? rev : 0;
     return rc;
 }

@@ -21,6 +21,51 @@ json_t *model_rec_boot_iface(json_t *machine)
     return NULL;
 }
 
+/* Copies the string field `name` of obj into out (size bytes): 0, or
+ * -EINVAL when it does not fit or is not a string (absent or null: ""). */
+static int copy_field(json_t *obj, const char *name, char *out, size_t size)
+{
+    json_t *v = json_object_get(obj, name);
+    out[0] = '\0';
+    if (!v || json_is_null(v))
+        return 0;
+    const char *s = json_string_value(v);
+    if (!s || strlen(s) >= size)
+        return -EINVAL;
+    memcpy(out, s, strlen(s) + 1);
+    return 0;
+}
+
+int model_rec_sync_facts(json_t *machine, model_sync_facts_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (copy_field(machine, "uuid", out->uuid, sizeof out->uuid) || !out->uuid[0])
+        return -EINVAL;
+    json_t *b = model_rec_boot_iface(machine);
+    if (b) {
+        model_sync_nic_t *n = &out->boot;
+        out->has_boot = true;
+        if (copy_field(b, "name", n->name, sizeof n->name) ||
+            copy_field(b, "mac", n->mac, sizeof n->mac) ||
+            copy_field(b, "ipv4", n->ipv4, sizeof n->ipv4) ||
+            copy_field(b, "cidrv4", n->cidrv4, sizeof n->cidrv4) ||
+            copy_field(b, "gateway", n->gateway, sizeof n->gateway) ||
+            copy_field(b, "fqdn", n->fqdn, sizeof n->fqdn))
+            return -EINVAL;
+    }
+    size_t i;
+    json_t *d;
+    json_array_foreach(json_object_get(machine, "disks"), i, d)
+    {
+        json_int_t size = json_integer_value(json_object_get(d, "size_bytes"));
+        if (size < 0)
+            return -EINVAL;
+        out->n_disks++;
+        out->disk_gib += (uint64_t)size >> 30;
+    }
+    return 0;
+}
+
 unsigned model_rec_roles(json_t *schedule)
 {
     unsigned set = 0;

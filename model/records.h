@@ -8,8 +8,15 @@
 
 #include <jansson.h>
 
+#include "model/matchbox_gen.h"
+
 /* The interface marked as_boot of a machine record, or NULL. Borrowed. */
 json_t *model_rec_boot_iface(json_t *machine);
+
+/* What the matchbox sync needs of a machine record, read from the JSON
+ * (model_sync_facts_from() of the decoded machine gives the same, at many
+ * times the cost). 0, or -EINVAL when a field is missing or too long. */
+int model_rec_sync_facts(json_t *machine, model_sync_facts_t *out);
 
 /* The roles of a schedule record, as a set of model_role_t bits. */
 unsigned model_rec_roles(json_t *schedule);

@@ -14,6 +14,7 @@
 #include "model/discovery.h"
 #include "model/machine.h"
 #include "model/matchbox_gen.h"
+#include "model/records.h"
 #include "model/validate.h"
 
 #ifndef ENJ_FIXTURES_DIR
@@ -441,6 +442,23 @@ static void test_stable_ids(void)
     model_sync_files_free(&oa);
     model_sync_files_free(&ob);
     free(low);
+}
+
+/* The facts read from a stored record are those of the decoded machine. */
+static void test_facts_from_record(void)
+{
+    for (int i = 1; i <= 4; i++) {
+        model_sync_facts_t a, b;
+        model_sync_facts_from(fx[i], &a);
+        json_t *rec = model_machine_encode(fx[i]);
+        CHECKF(rec && model_rec_sync_facts(rec, &b) == 0, "fixture %d", i);
+        CHECKF(memcmp(&a, &b, sizeof a) == 0, "fixture %d: facts differ", i);
+        json_decref(rec);
+    }
+    json_t *bad = json_pack("{s:s}", "uuid", "");
+    model_sync_facts_t f;
+    CHECK(model_rec_sync_facts(bad, &f) == -EINVAL);
+    json_decref(bad);
 }
 
 /* A caller that keeps the texts gets only what changed rendered. */
@@ -1155,6 +1173,7 @@ int main(void)
     test_determinism();
     test_stable_ids();
     test_reusing();
+    test_facts_from_record();
     test_names();
     test_numeric_order();
     test_cni_same_last_octet();
