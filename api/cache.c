@@ -11,6 +11,23 @@
 
 #include "common/log.h"
 
+/* Kinds read rarely or by one reader, kept only as the mirror's bytes and
+ * parsed when read: journals (big), events (many, read by GET /events),
+ * allocations (read by the sync, a few per pass). Parsed, they took more
+ * than a third of a replica's memory at 10,000 machines. */
+static const char *const raw_kinds[] = {"journals/", "events/", "allocations/"};
+
+bool api_cache_kept_raw(const api_cache_t *c, const char *key)
+{
+    size_t plen = strlen(c->prefix);
+    if (strncmp(key, c->prefix, plen) != 0)
+        return false;
+    for (size_t i = 0; i < sizeof raw_kinds / sizeof *raw_kinds; i++)
+        if (strncmp(key + plen, raw_kinds[i], strlen(raw_kinds[i])) == 0)
+            return true;
+    return false;
+}
+
 static void on_change(etcd_mirror_t *m, const etcd_mirror_event_t *ev, void *data)
 {
     (void)m;
@@ -25,15 +42,13 @@ static void on_change(etcd_mirror_t *m, const etcd_mirror_event_t *ev, void *dat
             c->changed(key, c->changed_data);
         return;
     }
-    size_t plen = strlen(c->prefix);
-    /* Ignition journals are big and read rarely: parsed when read. */
-    if (strncmp(key + plen, "journals/", 9) == 0) {
+    if (api_cache_kept_raw(c, key)) {
         if (c->changed)
             c->changed(key, c->changed_data);
         return;
     }
     json_t *v = json_loadb((const char *)ev->entry->value, ev->entry->value_len, 0, NULL);
-    if (!v && strncmp(key + plen, "election/", 9) == 0)
+    if (!v && strncmp(key + strlen(c->prefix), "election/", 9) == 0)
         return; /* candidates' values are replica names, not records */
     if (!v) {
         char q[256];
@@ -125,17 +140,42 @@ int api_cache_wait(api_cache_t *c, int64_t revision, unsigned timeout_ms, etcd_m
     return c->mirror ? etcd_mirror_wait(c->mirror, revision, timeout_ms, cb, data) : -ECANCELED;
 }
 
-json_t *api_cache_get(api_cache_t *c, const char *kind, const char *id)
+/* "<prefix><kind><id>" into key (512 bytes); its length, or 0. */
+static size_t full_key(const api_cache_t *c, const char *kind, const char *id, char key[512])
 {
     /* Reconcilers call this for every machine of a pass: no printf. */
-    char key[512];
     size_t p = strlen(c->prefix), k = strlen(kind), i = strlen(id);
-    if (p + k + i >= sizeof key)
-        return NULL;
+    if (p + k + i >= 512)
+        return 0;
     memcpy(key, c->prefix, p);
     memcpy(key + p, kind, k);
     memcpy(key + p + k, id, i + 1);
-    return json_object_getn(c->values, key, p + k + i);
+    return p + k + i;
+}
+
+json_t *api_cache_get(api_cache_t *c, const char *kind, const char *id)
+{
+    char key[512];
+    size_t n = full_key(c, kind, id, key);
+    return n ? json_object_getn(c->values, key, n) : NULL;
+}
+
+json_t *api_cache_load(api_cache_t *c, const char *kind, const char *id)
+{
+    char key[512];
+    size_t n = full_key(c, kind, id, key);
+    json_t *v = n ? json_object_getn(c->values, key, n) : NULL;
+    if (v || !n || !c->mirror)
+        return json_incref(v);
+    const etcd_mirror_entry_t *e = etcd_mirror_get(c->mirror, key, n);
+    return e ? json_loadb((const char *)e->value, e->value_len, 0, NULL) : NULL;
+}
+
+bool api_cache_has(api_cache_t *c, const char *kind, const char *id)
+{
+    char key[512];
+    size_t n = full_key(c, kind, id, key);
+    return n && c->mirror && etcd_mirror_get(c->mirror, key, n) != NULL;
 }
 
 typedef struct visit_s {

@@ -1,7 +1,8 @@
 /*
  * The API's read side: an etcd mirror (etcd/mirror.h) of everything under
  * the prefix, with each value parsed once, when it changes, so that a GET
- * never waits on etcd and never re-parses what did not change.
+ * never waits on etcd and never re-parses what did not change (but for a
+ * few kinds read rarely, kept as bytes: api_cache_load()).
  *
  * Read-your-writes: every write of this replica records its commit
  * revision (api_cache_wrote); a GET first waits (bounded) until the mirror
@@ -15,6 +16,7 @@
 #define ENJ_API_CACHE_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "api/http_server.h"
@@ -50,8 +52,20 @@ int64_t api_cache_revision(const api_cache_t *c);
 int api_cache_wait(api_cache_t *c, int64_t revision, unsigned timeout_ms, etcd_mirror_wait_cb cb,
                    void *data);
 
-/* The parsed value of "<prefix><kind><id>", borrowed, or NULL. */
+/* The parsed value of "<prefix><kind><id>", borrowed, or NULL (also for
+ * the kinds kept raw: see api_cache_load()). */
 json_t *api_cache_get(api_cache_t *c, const char *kind, const char *id);
+
+/* Keys of a few kinds are kept as bytes only and parsed when read
+ * (journals/, events/, allocations/): is key one of them? */
+bool api_cache_kept_raw(const api_cache_t *c, const char *key);
+
+/* The value of "<prefix><kind><id>" whatever its kind: a new reference
+ * (parsed now for the kinds kept raw), or NULL. */
+json_t *api_cache_load(api_cache_t *c, const char *kind, const char *id);
+
+/* Is "<prefix><kind><id>" there (any kind)? */
+bool api_cache_has(api_cache_t *c, const char *kind, const char *id);
 
 /* Calls fn for every key "<prefix><kind>..." in key order with the id
  * part and the parsed value; fn returns non-zero to stop. */

@@ -387,9 +387,9 @@ typedef struct given_s {
     const char *set;    /* "cp" or "node" */
 } given_t;
 
-static given_t recorded(api_cache_t *cache, const char *mac)
+/* g.set is valid until rec is released. */
+static given_t recorded(json_t *rec)
 {
-    json_t *rec = api_cache_get(cache, MODEL_K_ALLOCATIONS, mac);
     given_t g = {0};
     const char *s = json_string_value(json_object_get(rec, "start"));
     const char *e = json_string_value(json_object_get(rec, "end"));
@@ -444,12 +444,14 @@ static int fill_entry(sync_t *s, api_cache_t *cache, sync_memo_entry_t *e, const
     int rc = refresh_facts(e, m, rev);
     if (rc)
         return rc == -ENOMEM ? rc : 0; /* undecodable facts: nothing to sync */
-    given_t g = recorded(cache, mac);
+    json_t *rec = api_cache_load(cache, MODEL_K_ALLOCATIONS, mac);
+    given_t g = recorded(rec);
     e->touched = true;
     e->sched_roles = roles;
     e->rec_start = g.start;
     e->rec_end = g.end;
     e->rec_slot = g.set && strcmp(g.set, set_name(roles)) == 0 ? g.name_slot : 0;
+    json_decref(rec);
     return 1;
 }
 
@@ -538,7 +540,7 @@ static int refresh_dirty(sync_t *s, api_cache_t *cache, sync_plan_t *plan)
         if (rc == 0) {
             plan->look_around = plan->look_around || sync_memo_find(&s->memo, mac);
             sync_memo_remove(&s->memo, mac);
-            if (api_cache_get(cache, MODEL_K_ALLOCATIONS, mac))
+            if (api_cache_has(cache, MODEL_K_ALLOCATIONS, mac))
                 rc = add_alloc(plan, mac, NULL);
         }
         rc = rc < 0 ? rc : 0;
