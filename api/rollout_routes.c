@@ -6,8 +6,14 @@
  *                                      "token"} or 202 {"state": "waiting"}
  *   GET    /rollout/slot/<raw query>   the same, without asking
  *   DELETE /rollout/slot/<raw query>?token=N   give it back (409 if stale)
- *   GET    /rollout                    paused, holders, requests
+ *   GET    /rollout                    paused, holders, requests, ready
+ *                                      reports, group labels
  *   POST   /rollout/pause, /rollout/resume     (admin)
+ *   POST   /rollout/ready/<raw query>  {"ready": bool, "failed": [names]}:
+ *                                      the node's ready checks (its agent)
+ *   POST   /rollout/group/<raw query>  {"group": "rack-7"} (admin): the
+ *                                      node's failure domain, in place of
+ *                                      its LLDP chassis; DELETE drops it
  *
  * The leader decides the grants (model/rollout.h); the token is the slot
  * key's mod revision, so a slot given twice (or a stale release) cannot be
@@ -28,7 +34,15 @@ typedef struct ro_call_s {
     api_t *api;
     http_request_t *req;
     char *query;
+    json_t *body; /* READY, GROUP: what op borrows from */
 } ro_call_t;
+
+static void ro_call_free(ro_call_t *c)
+{
+    json_decref(c->body);
+    free(c->query);
+    free(c);
+}
 
 static void ro_written(model_ro_op_t *op, int err, int64_t revision)
 {
@@ -41,7 +55,12 @@ static void ro_written(model_ro_op_t *op, int err, int64_t revision)
         api_reply_write_error(c->req, err, op->mop.op.err.msg);
     } else {
         api_wrote(c->api, c->req, revision);
-        if (op->kind == MODEL_RO_RELEASE)
+        if (op->kind == MODEL_RO_READY)
+            http_request_respond_json(c->req, 200, json_pack("{s:b}", "ready", op->ready));
+        else if (op->kind == MODEL_RO_GROUP)
+            http_request_respond_json(c->req, 200,
+                                      json_pack("{s:s?}", "group", op->group));
+        else if (op->kind == MODEL_RO_RELEASE)
             http_request_respond_json(c->req, 200, json_pack("{s:s}", "state", "released"));
         else if (op->granted)
             http_request_respond_json(
@@ -50,36 +69,156 @@ static void ro_written(model_ro_op_t *op, int err, int64_t revision)
         else
             http_request_respond_json(c->req, 202, json_pack("{s:s}", "state", "waiting"));
     }
-    free(c->query);
-    free(c);
+    ro_call_free(c);
 }
 
-static void slot_write(http_request_t *req, api_t *api, model_ro_kind_t kind, int64_t token)
+/* Starts a write of `kind` for the machine the raw query names; body (a
+ * reference taken) is what the op's fields point into. */
+static void ro_start(http_request_t *req, api_t *api, ro_call_t *c, json_t *body)
 {
+    c->body = body;
     const char *q = http_request_rest(req);
     char mac[MODEL_MAC_LEN + 1];
     model_err_t err = {{0}};
     if (model_query_mac(q, strlen(q), mac, &err) != 0) {
+        ro_call_free(c);
         http_request_respond_error(req, 400, err.msg);
         return;
     }
-    ro_call_t *c = calloc(1, sizeof(*c));
-    if (!c || !(c->query = strdup(q))) {
-        free(c);
+    if (!(c->query = strdup(q))) {
+        ro_call_free(c);
         http_request_respond_error(req, 500, "out of memory");
         return;
     }
     c->api = api;
     c->req = req;
-    c->op.kind = kind;
     c->op.query = c->query;
-    c->op.token = token;
     int rc = model_ro_op_start(&api->store, &c->op, mac, ro_written);
     if (rc) {
-        free(c->query);
-        free(c);
+        ro_call_free(c);
         api_reply_write_error(req, rc, NULL);
     }
+}
+
+static ro_call_t *ro_call(http_request_t *req, model_ro_kind_t kind)
+{
+    ro_call_t *c = calloc(1, sizeof(*c));
+    if (!c)
+        http_request_respond_error(req, 500, "out of memory");
+    else
+        c->op.kind = kind;
+    return c;
+}
+
+static void slot_write(http_request_t *req, api_t *api, model_ro_kind_t kind, int64_t token)
+{
+    ro_call_t *c = ro_call(req, kind);
+    if (!c)
+        return;
+    c->op.token = token;
+    ro_start(req, api, c, NULL);
+}
+
+/* The JSON object of the body, or NULL after answering 400/422. */
+static json_t *object_body(http_request_t *req)
+{
+    size_t len;
+    const char *body = http_request_body(req, &len);
+    json_error_t jerr;
+    json_t *j = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!j) {
+        http_request_respond_error(req, 400, "the body is not JSON");
+        return NULL;
+    }
+    if (!json_is_object(j)) {
+        json_decref(j);
+        http_request_respond_error(req, 422, "the body must be a JSON object");
+        return NULL;
+    }
+    return j;
+}
+
+/* "failed": an array of at most 32 check names of 1 to 128 bytes. */
+static bool failed_ok(json_t *failed, char *why, size_t size)
+{
+    if (!failed)
+        return true;
+    if (!json_is_array(failed) || json_array_size(failed) > 32) {
+        snprintf(why, size, "failed: must be an array of at most 32 check names");
+        return false;
+    }
+    size_t i;
+    json_t *v;
+    json_array_foreach(failed, i, v)
+    {
+        size_t n = json_string_length(v);
+        if (!json_is_string(v) || n == 0 || n > 128) {
+            snprintf(why, size, "failed[%zu]: must be a check name of 1 to 128 bytes", i);
+            return false;
+        }
+    }
+    return true;
+}
+
+static void ready_post(http_request_t *req, void *data)
+{
+    json_t *j = object_body(req);
+    if (!j)
+        return;
+    json_t *ready = json_object_get(j, "ready"), *failed = json_object_get(j, "failed");
+    char why[128];
+    if (!json_is_boolean(ready)) {
+        json_decref(j);
+        http_request_respond_error(req, 422, "ready: required, true or false");
+        return;
+    }
+    if (!failed_ok(failed, why, sizeof why)) {
+        json_decref(j);
+        http_request_respond_error(req, 422, why);
+        return;
+    }
+    ro_call_t *c = ro_call(req, MODEL_RO_READY);
+    if (!c) {
+        json_decref(j);
+        return;
+    }
+    c->op.ready = json_is_true(ready);
+    c->op.failed = failed;
+    ro_start(req, data, c, j);
+}
+
+static void group_write(http_request_t *req, api_t *api, json_t *j, const char *group)
+{
+    ro_call_t *c = ro_call(req, MODEL_RO_GROUP);
+    if (!c) {
+        json_decref(j);
+        return;
+    }
+    c->op.group = group;
+    ro_start(req, api, c, j);
+}
+
+static void group_post(http_request_t *req, void *data)
+{
+    if (!api_admin_ok(data, req))
+        return;
+    json_t *j = object_body(req);
+    if (!j)
+        return;
+    const char *group = json_string_value(json_object_get(j, "group"));
+    model_err_t err = {{0}};
+    if (model_ro_group_check(group, &err) != 0) {
+        json_decref(j);
+        http_request_respond_error(req, 422, err.msg);
+        return;
+    }
+    group_write(req, data, j, group);
+}
+
+static void group_delete(http_request_t *req, void *data)
+{
+    if (api_admin_ok(data, req))
+        group_write(req, data, NULL, NULL);
 }
 
 static void slot_post(http_request_t *req, void *data)
@@ -150,14 +289,19 @@ static void rollout_get(http_request_t *req, void *data)
 {
     api_t *api = data;
     json_t *state = api_cache_get(&api->cache, MODEL_K_RO_STATE, "");
-    json_t *slots = json_array(), *requests = json_array();
+    json_t *slots = json_array(), *requests = json_array(), *ready = json_array(),
+           *groups = json_array();
     api_cache_foreach(&api->cache, MODEL_K_RO_SLOTS, collect, slots);
     api_cache_foreach(&api->cache, MODEL_K_RO_REQUESTS, collect, requests);
+    api_cache_foreach(&api->cache, MODEL_K_RO_READY, collect, ready);
+    api_cache_foreach(&api->cache, MODEL_K_RO_GROUPS, collect, groups);
     json_t *last = json_object_get(state, "last_release");
     http_request_respond_json(
         req, 200,
-        json_pack("{s:b, s:O, s:o, s:o}", "paused", json_is_true(json_object_get(state, "paused")),
-                  "last_release", last ? last : json_null(), "slots", slots, "requests", requests));
+        json_pack("{s:b, s:O, s:o, s:o, s:o, s:o}", "paused",
+                  json_is_true(json_object_get(state, "paused")), "last_release",
+                  last ? last : json_null(), "slots", slots, "requests", requests, "ready", ready,
+                  "groups", groups));
 }
 
 typedef struct pause_call_s {
@@ -214,5 +358,8 @@ int api_rollout_routes(api_t *api)
     rc = rc ? rc : api_read_route(api, "/rollout", rollout_get);
     rc = rc ? rc : http_server_route(api->http, "POST", "/rollout/pause", pause_post, api);
     rc = rc ? rc : http_server_route(api->http, "POST", "/rollout/resume", resume_post, api);
+    rc = rc ? rc : http_server_route(api->http, "POST", "/rollout/ready/*", ready_post, api);
+    rc = rc ? rc : http_server_route(api->http, "POST", "/rollout/group/*", group_post, api);
+    rc = rc ? rc : http_server_route(api->http, "DELETE", "/rollout/group/*", group_delete, api);
     return rc;
 }

@@ -580,7 +580,8 @@ typedef struct ro_inputs_s {
     model_rollout_node_t *nodes;
     char (*macs)[MODEL_MAC_LEN + 1];
     size_t n, cap;
-    int64_t next_ms; /* when to look again (0 = on changes only) */
+    int64_t next_ms;     /* when to look again (0 = on changes only) */
+    bool not_ready_only; /* the ready reports' pass */
 } ro_inputs_t;
 
 typedef struct ro_run_s {
@@ -597,15 +598,16 @@ static int64_t date_ms(json_t *v)
     return s && model_rfc3339_parse(s, &ms) == 0 ? ms : 0;
 }
 
-/* Only nodes that ask for a slot or hold one weigh in a decision (ready
- * checks will add members that are not ready): the rollout reads those,
- * not every machine. Called for each request, then each slot (key order:
- * by MAC), so a MAC seen twice is the last one added. */
+/* Only nodes that ask for a slot or hold one, and control-plane members
+ * that reported not ready, weigh in a decision: the rollout reads those,
+ * not every machine. Called for each request, each slot, then each ready
+ * report (key order: by MAC, within each kind). */
 static int ro_collect(const char *mac, json_t *rec, void *arg)
 {
     ro_inputs_t *w = arg;
     controller_t *c = w->c;
-    (void)rec;
+    if (w->not_ready_only && !json_is_false(json_object_get(rec, "ready")))
+        return 0;
     if (w->n && strcmp(w->macs[w->n - 1], mac) >= 0) {
         for (size_t i = 0; i < w->n; i++) /* a holder that also requests */
             if (strcmp(w->macs[i], mac) == 0)
@@ -633,11 +635,18 @@ static int ro_collect(const char *mac, json_t *rec, void *arg)
     const char *uuid = json_string_value(json_object_get(idx, "uuid"));
     json_t *m = uuid ? api_cache_get(c->cache, MODEL_K_MACHINES, uuid) : NULL;
     json_t *lldp = json_object_get(model_rec_boot_iface(m), "lldp");
+    json_t *label = api_cache_get(c->cache, MODEL_K_RO_GROUPS, mac);
+    json_t *ready = api_cache_get(c->cache, MODEL_K_RO_READY, mac);
+    const char *group = json_string_value(json_object_get(label, "group"));
+    bool control_plane = (model_rec_roles(schedule) & MODEL_ROLE_ETCD_MEMBER) != 0;
+    if (w->not_ready_only && !control_plane)
+        return 0; /* a node not ready holds back only itself */
     w->nodes[w->n] = (model_rollout_node_t){
         .mac = NULL, /* set below, once the array stops moving */
-        .group = json_string_value(json_object_get(lldp, "chassis_name")),
-        .control_plane = (model_rec_roles(schedule) & MODEL_ROLE_ETCD_MEMBER) != 0,
-        .ready = true, /* ready checks come with the agent */
+        .group = group ? group : json_string_value(json_object_get(lldp, "chassis_name")),
+        .control_plane = control_plane,
+        /* never reported: counted ready (no agent to say otherwise) */
+        .ready = !json_is_false(json_object_get(ready, "ready")),
         .requesting = req != NULL,
         .requested_ms = date_ms(json_object_get(req, "requested")),
         .holding = slot != NULL,
@@ -691,6 +700,9 @@ static void run_rollout(controller_t *c)
     int rc = api_cache_foreach(c->cache, MODEL_K_RO_REQUESTS, ro_collect, &w);
     if (rc == 0)
         rc = api_cache_foreach(c->cache, MODEL_K_RO_SLOTS, ro_collect, &w);
+    w.not_ready_only = true;
+    if (rc == 0)
+        rc = api_cache_foreach(c->cache, MODEL_K_RO_READY, ro_collect, &w);
     for (size_t i = 0; i < w.n; i++)
         w.nodes[i].mac = w.macs[i];
     json_t *state = api_cache_get(c->cache, MODEL_K_RO_STATE, "");

@@ -15,6 +15,11 @@ static const char *boot(model_mac_op_t *mop)
 
 static int ro_want(model_mac_op_t *mop)
 {
+    model_ro_op_t *op = (model_ro_op_t *)mop;
+    if (op->kind == MODEL_RO_READY)
+        return model_mac_op_want(mop, MODEL_K_RO_READY, boot(mop));
+    if (op->kind == MODEL_RO_GROUP)
+        return model_mac_op_want(mop, MODEL_K_RO_GROUPS, boot(mop));
     int rc = model_mac_op_want(mop, MODEL_K_LC_ROLLING, boot(mop));
     rc = rc ? rc : model_mac_op_want(mop, MODEL_K_RO_REQUESTS, boot(mop));
     rc = rc ? rc : model_mac_op_want(mop, MODEL_K_RO_SLOTS, boot(mop));
@@ -82,6 +87,51 @@ static int plan_release(model_ro_op_t *op)
                                            model_rfc3339(mop->now_ms, date)));
 }
 
+/* The record as it would be, compared with what is there: an unchanged
+ * report rewrites nothing (agents report every interval). */
+static int put_if_changed(model_mac_op_t *mop, const char *kind, json_t *v, const char *ignore)
+{
+    const model_kv_t *kv = model_mac_op_seen(mop, kind, boot(mop));
+    json_t *old = kv && kv->value ? json_loadb(kv->value, kv->value_len, 0, NULL) : NULL;
+    if (old && ignore) {
+        json_object_del(old, ignore);
+        json_t *cmp = json_deep_copy(v);
+        json_object_del(cmp, ignore);
+        bool same = json_equal(old, cmp);
+        json_decref(cmp);
+        json_decref(old);
+        if (same) {
+            json_decref(v);
+            return MODEL_OP_NOTHING;
+        }
+    } else {
+        json_decref(old);
+    }
+    return model_mac_op_put(mop, kind, boot(mop), v);
+}
+
+static int plan_ready(model_ro_op_t *op)
+{
+    model_mac_op_t *mop = &op->mop;
+    char date[MODEL_DATE_MAX];
+    json_t *failed = op->failed ? json_deep_copy(op->failed) : json_array();
+    json_t *v = json_pack("{s:i, s:b, s:o, s:s}", "schema", MODEL_SCHEMA, "ready", op->ready,
+                          "failed", failed, "reported", model_rfc3339(mop->now_ms, date));
+    return v ? put_if_changed(mop, MODEL_K_RO_READY, v, "reported") : -ENOMEM;
+}
+
+static int plan_group(model_ro_op_t *op)
+{
+    model_mac_op_t *mop = &op->mop;
+    if (!op->group) {
+        const model_kv_t *kv = model_mac_op_seen(mop, MODEL_K_RO_GROUPS, boot(mop));
+        return kv && kv->value ? model_mac_op_delete(mop, MODEL_K_RO_GROUPS, boot(mop))
+                               : MODEL_OP_NOTHING;
+    }
+    json_t *v = json_pack("{s:i, s:s}", "schema", MODEL_SCHEMA, "group", op->group);
+    return v ? put_if_changed(mop, MODEL_K_RO_GROUPS, v, "schema") : -ENOMEM;
+}
+
 static int ro_plan(model_mac_op_t *mop)
 {
     model_ro_op_t *op = (model_ro_op_t *)mop;
@@ -89,7 +139,30 @@ static int ro_plan(model_mac_op_t *mop)
         model_err_set(&mop->op.err, NULL, "no machine has the MAC %s", mop->mac);
         return -ENOENT;
     }
-    return op->kind == MODEL_RO_REQUEST ? plan_request(op) : plan_release(op);
+    switch (op->kind) {
+    case MODEL_RO_REQUEST:
+        return plan_request(op);
+    case MODEL_RO_RELEASE:
+        return plan_release(op);
+    case MODEL_RO_READY:
+        return plan_ready(op);
+    default:
+        return plan_group(op);
+    }
+}
+
+int model_ro_group_check(const char *group, model_err_t *err)
+{
+    size_t n = group ? strlen(group) : 0;
+    if (n == 0 || n > MODEL_RO_GROUP_MAX)
+        return model_err_set(err, "group", "must be 1 to %d characters", MODEL_RO_GROUP_MAX);
+    for (const char *p = group; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '.' || *p == '_' || *p == '-'))
+            return model_err_set(err, "group",
+                                 "may hold only letters, digits, '.', '_' and '-' (found 0x%02x)",
+                                 (unsigned char)*p);
+    return 0;
 }
 
 static void ro_done(model_mac_op_t *mop, int err, int64_t revision)

@@ -7,6 +7,13 @@
  *                           it one; the slot key's mod revision is the
  *                           node's token (it presents it to release)
  *   rollout/state           {"paused", "last_release"}
+ *   rollout/ready/<mac>     {"ready", "failed", "reported"}: the node's last
+ *                           ready checks (its agent runs them); a control-
+ *                           plane member that reported not ready keeps the
+ *                           other members from rolling (never reported:
+ *                           counted ready)
+ *   rollout/groups/<mac>    {"group"}: the operator's label for the node's
+ *                           failure domain, in place of its LLDP chassis
  *
  * Requests and releases come from nodes through the API (by any MAC of the
  * machine, which must have rolling updates enabled); grants and reclaims
@@ -15,6 +22,7 @@
 #ifndef MODEL_ROLLOUT_OPS_H
 #define MODEL_ROLLOUT_OPS_H
 
+#include <jansson.h>
 #include <stdbool.h>
 
 #include "model/mac_op.h"
@@ -22,17 +30,29 @@
 #define MODEL_K_RO_REQUESTS "rollout/requests/"
 #define MODEL_K_RO_SLOTS "rollout/slots/"
 #define MODEL_K_RO_STATE "rollout/state"
+#define MODEL_K_RO_READY "rollout/ready/"
+#define MODEL_K_RO_GROUPS "rollout/groups/"
 
 typedef enum model_ro_kind_e {
     MODEL_RO_REQUEST, /* ask for a slot (idempotent) */
     MODEL_RO_RELEASE, /* give it back, with the token */
+    MODEL_RO_READY,   /* report the ready checks: ready, failed */
+    MODEL_RO_GROUP,   /* label the node's group: group (NULL: the label goes) */
 } model_ro_kind_t;
+
+/* A group label: 1 to MODEL_RO_GROUP_MAX of [A-Za-z0-9._-]. 0 or -EINVAL
+ * with err. */
+#define MODEL_RO_GROUP_MAX 63
+int model_ro_group_check(const char *group, model_err_t *err);
 
 typedef struct model_ro_op_s {
     model_mac_op_t mop; /* first; mop.data is the caller's */
     model_ro_kind_t kind;
     const char *query; /* REQUEST: the node's raw query (borrowed) */
     int64_t token;     /* RELEASE: the slot's mod revision */
+    bool ready;        /* READY: all checks passed */
+    json_t *failed;    /* READY: names of the checks that failed (borrowed) */
+    const char *group; /* GROUP: the label (borrowed), NULL to remove it */
     /* Results, valid in done(): the slot held (REQUEST), its token. */
     bool granted;
     int64_t slot_token;
@@ -40,7 +60,8 @@ typedef struct model_ro_op_s {
 } model_ro_op_t;
 
 /* done() errors: -ENOENT unknown MAC (or no slot to release), -EPERM
- * rolling updates disabled for the machine, -ESTALE wrong token. */
+ * rolling updates disabled for the machine (REQUEST), -ESTALE wrong token.
+ * READY and GROUP need no rolling policy. */
 int model_ro_op_start(model_store_t *st, model_ro_op_t *op, const char *mac,
                       void (*done)(model_ro_op_t *op, int err, int64_t revision));
 

@@ -4,8 +4,10 @@
  * slot at a time (max_unavailable 1), a release with the slot's token lets
  * the next one in, a stale token is refused, a machine without a rolling
  * policy is refused, a slot held past rollout_max_hold_seconds is taken
- * back, and a paused rollout grants nothing until resumed. "One at a time"
- * is judged from etcd's history of the slot keys.
+ * back, and a paused rollout grants nothing until resumed; a control-plane
+ * member waits while another member reports not ready; group labels are
+ * kept and dropped. "One at a time" is judged from etcd's history of the
+ * slot keys.
  */
 #include <jansson.h>
 #include <stdlib.h>
@@ -21,6 +23,11 @@ static char dir[] = "/tmp/enj-rollout-XXXXXX";
 static void post(const char *path)
 {
     api_req(&env, "POST", path, NULL, 0, &r);
+}
+
+static void post_body(const char *path, const char *body)
+{
+    api_req(&env, "POST", path, body, strlen(body), &r);
 }
 
 /* Waits until GET /rollout/slot/<q> says `state`; returns the token. */
@@ -42,6 +49,73 @@ static long long wait_state(const char *q, const char *state, unsigned ms)
     } while (t_now_ms() - t0 < ms);
     CHECKF(0, "%s is not %s after %u ms: %s", q, state, ms, r.body);
     return 0;
+}
+
+/* A control-plane member rolls only while the other members are ready. */
+static void test_ready_checks(void)
+{
+    const char *m1 = Q("52-54-00-e8-32-5b"), *m2 = Q("52-54-00-a5-24-f5");
+    char path[128];
+    snprintf(path, sizeof path, "/lifecycle/rolling/%s", m1);
+    post(path);
+    CHECK(r.status == 200);
+    snprintf(path, sizeof path, "/rollout/ready/%s", m2);
+    post_body(path, "{\"ready\": false, \"failed\": [\"etcd-member-healthy\"]}");
+    CHECKF(r.status == 200, "%ld %s", r.status, r.body);
+    snprintf(path, sizeof path, "/rollout/slot/%s", m1);
+    post(path);
+    CHECK(r.status == 202);
+    t_sleep_ms(500);
+    wait_state(m1, "waiting", 100);
+    api_req(&env, "GET", "/rollout", NULL, 0, &r);
+    CHECK(strstr(r.body, "etcd-member-healthy") != NULL);
+    snprintf(path, sizeof path, "/rollout/ready/%s", m2);
+    post_body(path, "{\"ready\": true}");
+    CHECK(r.status == 200);
+    uint64_t t0 = t_now_ms();
+    long long token = wait_state(m1, "granted", 3000);
+    t_log("a member not ready held another back; ready again -> slot in %llu ms",
+          (unsigned long long)(t_now_ms() - t0));
+    snprintf(path, sizeof path, "/rollout/slot/%s?token=%lld", m1, token);
+    api_req(&env, "DELETE", path, NULL, 0, &r);
+    CHECK(r.status == 200);
+
+    /* Bad reports change nothing. */
+    int64_t rev = t_current_revision(env.cli);
+    snprintf(path, sizeof path, "/rollout/ready/%s", m2);
+    const char *bad[] = {"not json", "[]", "{\"ready\": \"yes\"}", "{}",
+                         "{\"ready\": true, \"failed\": [1]}",
+                         "{\"ready\": true, \"failed\": \"etcd\"}"};
+    const long want[] = {400, 422, 422, 422, 422, 422};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        post_body(path, bad[i]);
+        CHECKF(r.status == want[i] && strstr(r.body, "\"error\""), "%s: %ld %s", bad[i],
+               r.status, r.body);
+    }
+    post_body("/rollout/ready/" Q("52-54-00-00-00-99"), "{\"ready\": true}");
+    CHECKF(r.status == 404, "%ld %s", r.status, r.body);
+    CHECK(t_current_revision(env.cli) == rev);
+}
+
+/* Group labels: kept, shown, dropped; a bad one is refused. */
+static void test_group_labels(void)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/rollout/group/%s", Q("52-54-00-ea-6f-41"));
+    post_body(path, "{\"group\": \"rack 7\"}");
+    CHECKF(r.status == 422, "%ld %s", r.status, r.body);
+    post_body(path, "{\"group\": \"rack-7\"}");
+    CHECKF(r.status == 200, "%ld %s", r.status, r.body);
+    api_req(&env, "GET", "/rollout", NULL, 0, &r);
+    CHECK(strstr(r.body, "\"rack-7\"") != NULL);
+    int64_t rev = t_current_revision(env.cli);
+    post_body(path, "{\"group\": \"rack-7\"}"); /* the same again: nothing written */
+    CHECK(r.status == 200 && t_current_revision(env.cli) == rev);
+    api_req(&env, "DELETE", path, NULL, 0, &r);
+    CHECK(r.status == 200);
+    api_req(&env, "GET", "/rollout", NULL, 0, &r);
+    CHECK(strstr(r.body, "\"rack-7\"") == NULL);
+    t_log("group labels: kept, shown, dropped; a bad label refused");
 }
 
 /* The most slot keys that existed at once, from etcd's history. */
@@ -176,6 +250,17 @@ int main(int argc, char **argv)
     CHECK(wait_state(m04, "granted", 100) == t_before);
     wait_state(m05, "waiting", 100);
     t_log("restart mid-roll: the holder kept its slot and token, no second grant");
+
+    /* Free the slots for the control-plane member's turn. */
+    snprintf(path, sizeof path, "/rollout/slot/%s?token=%lld", m04, t_before);
+    api_req(&env, "DELETE", path, NULL, 0, &r);
+    CHECK(r.status == 200);
+    long long t05 = wait_state(m05, "granted", 3000);
+    snprintf(path, sizeof path, "/rollout/slot/%s?token=%lld", m05, t05);
+    api_req(&env, "DELETE", path, NULL, 0, &r);
+    CHECK(r.status == 200);
+    test_ready_checks();
+    test_group_labels();
 
     int most = max_concurrent_slots();
     CHECKF(most == 1, "%d slots held at once at some revision", most);
