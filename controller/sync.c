@@ -528,7 +528,8 @@ static int cmp_dirty(const void *a, const void *b)
 /* Only the MACs that changed since the last pass. */
 static int refresh_dirty(sync_t *s, api_cache_t *cache, sync_plan_t *plan)
 {
-    qsort(s->dirty, s->n_dirty, sizeof *s->dirty, cmp_dirty);
+    if (s->n_dirty > 1)
+        qsort(s->dirty, s->n_dirty, sizeof *s->dirty, cmp_dirty);
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < s->n_dirty; i++) {
         const char *mac = s->dirty[i];

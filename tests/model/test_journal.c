@@ -76,7 +76,9 @@ static void test_damaged(void)
     json_t *other = json_pack("{s:s, s:s}", "encoding", "gzip", "data", data);
     CHECK(model_journal_lines(other) == NULL);
     CHECK(model_journal_lines(NULL) == NULL);
-    CHECK(model_journal_record(json_string("x"), "t") == NULL);
+    json_t *not_array = json_string("x");
+    CHECK(model_journal_record(not_array, "t") == NULL);
+    json_decref(not_array);
     json_decref(other);
     free(bad);
     json_decref(rec);
