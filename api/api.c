@@ -63,6 +63,7 @@ int api_new(uv_loop_t *loop, etcd_client_t *etcd, const api_config_t *cfg, http_
         rc = api_cache_start(&api->cache, etcd, api->store.prefix);
     /* Writes plan from the cache first; etcd is read only when it is stale. */
     api->store.peek = api_cache_peek;
+    api->store.batch_max = 32; /* concurrent writes share Txns (store.h) */
     api->store.peek_data = &api->cache;
     if (rc) {
         api_free(api);
@@ -92,6 +93,7 @@ void api_stop(api_t *api)
 {
     if (!api)
         return;
+    model_store_close(&api->store);
     api_cache_stop(&api->cache);
     if (api->matchbox) /* pending proxies and probes answer 503 */
         http_client_close(api->matchbox, NULL, NULL);
@@ -102,6 +104,7 @@ void api_free(api_t *api)
 {
     if (!api)
         return;
+    model_store_close(&api->store);
     api_cache_stop(&api->cache);
     if (api->matchbox)
         http_client_close(api->matchbox, NULL, NULL);

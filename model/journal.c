@@ -10,17 +10,30 @@
 
 #define ENCODING "zlib+base64"
 
-/* base64 of deflate(text), NUL-terminated; NULL on failure. */
+/* base64 of deflate(text), NUL-terminated; NULL on failure. Fast level and
+ * a 4 KiB window: compress2()'s defaults (level 6, 32 KiB window, 256 KiB
+ * of state to set up) took a fifth of a discovery's CPU for a few KiB of
+ * text, for 10 % smaller output. */
 static char *pack(const char *text, size_t len)
 {
-    uLongf zlen = compressBound((uLong)len);
-    unsigned char *z = malloc(zlen);
+    z_stream z = {0};
+    if (deflateInit2(&z, Z_BEST_SPEED, Z_DEFLATED, 12, 5, Z_DEFAULT_STRATEGY) != Z_OK)
+        return NULL;
+    uLong bound = deflateBound(&z, (uLong)len);
+    unsigned char *buf = malloc(bound);
     char *out = NULL;
-    if (z && compress2(z, &zlen, (const Bytef *)text, (uLong)len, Z_DEFAULT_COMPRESSION) == Z_OK)
-        out = malloc(4 * ((zlen + 2) / 3) + 1);
+    if (buf) {
+        z.next_in = (Bytef *)text;
+        z.avail_in = (uInt)len;
+        z.next_out = buf;
+        z.avail_out = (uInt)bound;
+        if (deflate(&z, Z_FINISH) == Z_STREAM_END)
+            out = malloc(4 * ((z.total_out + 2) / 3) + 1);
+    }
     if (out)
-        EVP_EncodeBlock((unsigned char *)out, z, (int)zlen);
-    free(z);
+        EVP_EncodeBlock((unsigned char *)out, buf, (int)z.total_out);
+    deflateEnd(&z);
+    free(buf);
     return out;
 }
 

@@ -25,6 +25,9 @@ int model_store_init(model_store_t *st, etcd_client_t *c, const char *prefix)
 }
 
 static void op_read(model_op_t *op);
+static void op_committed(const etcd_result_t *res, void *data);
+static void op_finish(model_op_t *op, int err, int64_t revision);
+static int batch_add(model_op_t *op);
 
 static void op_backoff_fired(uv_timer_t *t)
 {
@@ -85,6 +88,203 @@ static void op_committed(const etcd_result_t *res, void *data)
     op_retry_later(op); /* someone else wrote first: read again, plan again */
 }
 
+static int send_alone(model_op_t *op)
+{
+    etcd_call_opts_t o = {.timeout_ms = op->store->timeout_ms};
+    return etcd_kv_txn(op->store->client, etcd_txn_request(op->txn), &o, op_committed, op);
+}
+
+/* ---- group commit ----------------------------------------------------------- */
+
+#define BATCH_CAP 64
+#define BATCH_ETCD_OPS 120 /* etcd refuses more than 128 compares or ops */
+
+typedef struct batch_s {
+    uv_timer_t timer; /* fires once the loop turn that filled the batch ends */
+    model_store_t *st;
+    model_op_t *ops[BATCH_CAP];
+    size_t n, n_cmp, n_ops;
+} batch_t;
+
+typedef struct batch_call_s {
+    model_op_t *ops[BATCH_CAP];
+    size_t n;
+} batch_call_t;
+
+static bool same_key(const ProtobufCBinaryData *k, const char *key)
+{
+    return k->len == strlen(key) && memcmp(k->data, key, k->len) == 0;
+}
+
+/* The key a success op writes; NULL for a range delete (never batched). */
+static const ProtobufCBinaryData *written(const Etcdserverpb__RequestOp *o)
+{
+    if (o->request_case == ETCDSERVERPB__REQUEST_OP__REQUEST_REQUEST_PUT)
+        return &o->request_put->key;
+    if (o->request_case == ETCDSERVERPB__REQUEST_OP__REQUEST_REQUEST_DELETE_RANGE &&
+        o->request_delete_range->range_end.len == 0)
+        return &o->request_delete_range->key;
+    return NULL;
+}
+
+static bool writes_key(const model_op_t *op, const ProtobufCBinaryData *k)
+{
+    const Etcdserverpb__TxnRequest *r = etcd_txn_request(op->txn);
+    for (size_t i = 0; i < r->n_success; i++) {
+        const ProtobufCBinaryData *w = written(r->success[i]);
+        if (w && w->len == k->len && memcmp(w->data, k->data, k->len) == 0)
+            return true;
+    }
+    return false;
+}
+
+static bool reads_key(const model_op_t *op, const ProtobufCBinaryData *k)
+{
+    for (size_t i = 0; i < op->snap.n; i++)
+        if (same_key(k, op->snap.kv[i].key))
+            return true;
+    return false;
+}
+
+/* May op share a Txn with a? Neither writes what the other reads or
+ * writes, so the batch is the same as a then op, or op then a. */
+static bool independent(const model_op_t *op, const model_op_t *a)
+{
+    const Etcdserverpb__TxnRequest *r = etcd_txn_request(op->txn);
+    for (size_t i = 0; i < r->n_success; i++) {
+        const ProtobufCBinaryData *w = written(r->success[i]);
+        if (!w || writes_key(a, w) || reads_key(a, w))
+            return false;
+    }
+    const Etcdserverpb__TxnRequest *ra = etcd_txn_request(a->txn);
+    for (size_t i = 0; i < ra->n_success; i++) {
+        const ProtobufCBinaryData *w = written(ra->success[i]);
+        if (!w || reads_key(op, w))
+            return false;
+    }
+    return true;
+}
+
+static void batch_done(const etcd_result_t *res, void *data)
+{
+    batch_call_t *call = data;
+    const Etcdserverpb__TxnResponse *r = res->response;
+    for (size_t i = 0; i < call->n; i++) {
+        model_op_t *op = call->ops[i];
+        op->peeked = false;
+        int rc = 0;
+        if (res->err) {
+            model_err_set(&op->err, NULL, "etcd: %s", res->message);
+            op_finish(op, res->err, 0);
+        } else if (r->succeeded) {
+            op_finish(op, 0, r->header ? r->header->revision : 0);
+        } else if ((rc = send_alone(op)) != 0) { /* whose guard failed? */
+            op_finish(op, rc, 0);
+        }
+    }
+    free(call);
+}
+
+/* Sends the batch: one op alone, several in one Txn of all their guards
+ * and writes (the requests' parts are borrowed: serialised at once). */
+static void batch_flush(batch_t *b)
+{
+    batch_call_t *call = calloc(1, sizeof(*call));
+    size_t n = b->n;
+    b->n = b->n_cmp = b->n_ops = 0;
+    if (n == 1 || !call) {
+        for (size_t i = 0; i < n; i++) {
+            int rc = send_alone(b->ops[i]);
+            if (rc)
+                op_finish(b->ops[i], rc, 0);
+        }
+        free(call);
+        return;
+    }
+    memcpy(call->ops, b->ops, n * sizeof(*b->ops));
+    call->n = n;
+    size_t nc = 0, ns = 0;
+    for (size_t i = 0; i < n; i++) {
+        nc += etcd_txn_request(call->ops[i]->txn)->n_compare;
+        ns += etcd_txn_request(call->ops[i]->txn)->n_success;
+    }
+    Etcdserverpb__TxnRequest req = ETCDSERVERPB__TXN_REQUEST__INIT;
+    req.compare = malloc((nc + 1) * sizeof(*req.compare));
+    req.success = malloc((ns + 1) * sizeof(*req.success));
+    int rc = req.compare && req.success ? 0 : -ENOMEM;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        const Etcdserverpb__TxnRequest *r = etcd_txn_request(call->ops[i]->txn);
+        for (size_t k = 0; k < r->n_compare; k++)
+            req.compare[req.n_compare++] = r->compare[k];
+        for (size_t k = 0; k < r->n_success; k++)
+            req.success[req.n_success++] = r->success[k];
+    }
+    etcd_call_opts_t o = {.timeout_ms = b->st->timeout_ms};
+    if (rc == 0)
+        rc = etcd_kv_txn(b->st->client, &req, &o, batch_done, call);
+    free(req.compare);
+    free(req.success);
+    if (rc) {
+        for (size_t i = 0; i < n; i++)
+            op_finish(call->ops[i], rc, 0);
+        free(call);
+    }
+}
+
+static void batch_fired(uv_timer_t *t)
+{
+    batch_flush(t->data);
+}
+
+static batch_t *batch_of(model_store_t *st)
+{
+    if (st->batch_)
+        return st->batch_;
+    batch_t *b = calloc(1, sizeof(*b));
+    if (!b || uv_timer_init(etcd_client_loop(st->client), &b->timer) != 0) {
+        free(b);
+        return NULL;
+    }
+    b->timer.data = b;
+    b->st = st;
+    st->batch_ = b;
+    return b;
+}
+
+/* Queues op's Txn for the next flush, or sends it alone when it cannot
+ * share one (it conflicts with a queued op, or the batch is full). */
+static int batch_add(model_op_t *op)
+{
+    batch_t *b = batch_of(op->store);
+    const Etcdserverpb__TxnRequest *r = etcd_txn_request(op->txn);
+    bool fits = b && b->n < BATCH_CAP && b->n < op->store->batch_max &&
+                b->n_cmp + r->n_compare <= BATCH_ETCD_OPS &&
+                b->n_ops + r->n_success <= BATCH_ETCD_OPS;
+    for (size_t i = 0; fits && i < b->n; i++)
+        fits = independent(op, b->ops[i]);
+    for (size_t i = 0; fits && i < r->n_success; i++)
+        fits = written(r->success[i]) != NULL;
+    if (!fits)
+        return send_alone(op);
+    b->ops[b->n++] = op;
+    b->n_cmp += r->n_compare;
+    b->n_ops += r->n_success;
+    if (b->n == 1)
+        uv_timer_start(&b->timer, batch_fired, 0, 0);
+    return 0;
+}
+
+void model_store_close(model_store_t *st)
+{
+    batch_t *b = st ? st->batch_ : NULL;
+    if (!b)
+        return;
+    uv_timer_stop(&b->timer);
+    batch_flush(b);
+    st->batch_ = NULL;
+    uv_close((uv_handle_t *)&b->timer, (uv_close_cb)free);
+}
+
 static void op_plan(model_op_t *op)
 {
     etcd_txn_free(op->txn);
@@ -122,9 +322,8 @@ static void op_plan(model_op_t *op)
     const Etcdserverpb__TxnRequest *req = rc ? NULL : etcd_txn_request(op->txn);
     if (rc == 0 && !req)
         rc = -ENOMEM;
-    etcd_call_opts_t o = {.timeout_ms = op->store->timeout_ms};
     if (rc == 0)
-        rc = etcd_kv_txn(op->store->client, req, &o, op_committed, op);
+        rc = op->store->batch_max > 1 ? batch_add(op) : send_alone(op);
     if (rc)
         op_finish(op, rc, 0);
 }

@@ -42,11 +42,25 @@ typedef struct model_store_s {
                 int64_t *create_rev);
     void *peek_data;
     unsigned timeout_ms; /* per etcd request; 0 = the client's */
+    /* Group commit: 0 = each op's Txn alone. N > 1 = ops ready to commit
+     * in the same loop turn share one Txn (at most N of them, within
+     * etcd's 128 operations), when none writes a key another reads or
+     * writes: each op's guards stay its own, so the batch commits exactly
+     * when every op would have alone, and a batch whose guards fail is
+     * sent again op by op (each then retries as usual). Under concurrent
+     * writers this divides etcd's per-Txn cost by the batch size. Needs
+     * model_store_close(). */
+    unsigned batch_max;
+    void *batch_; /* private */
 } model_store_t;
 
 /* Initialises a store on a client; prefix NULL = MODEL_DEFAULT_PREFIX.
  * -EINVAL when the prefix is empty, too long, or does not end with '/'. */
 int model_store_init(model_store_t *st, etcd_client_t *c, const char *prefix);
+
+/* Sends what group commit still holds and releases its timer (the loop
+ * must run once more to close it). Safe to call on any store. */
+void model_store_close(model_store_t *st);
 
 typedef struct model_op_s model_op_t;
 
