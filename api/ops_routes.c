@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "api/api_internal.h"
+#include "common/histogram.h"
 #include "etcd/kv.h"
 #include "etcd/lease.h"
 #include "model/clock.h"
@@ -56,6 +57,36 @@ static void apidocs(http_request_t *req, void *data)
 
 /* ---- /metrics -------------------------------------------------------------- */
 
+/* The etcd client's request counts, errors and latencies, per method. */
+static char *etcd_metrics_text(api_t *api)
+{
+    char *text = NULL;
+    size_t len = 0, n;
+    FILE *f = open_memstream(&text, &len);
+    if (!f)
+        return NULL;
+    const etcd_method_stats_t *st = etcd_client_stats(api->etcd, &n);
+    fprintf(f, "# HELP enjoliver_etcd_request_errors_total etcd requests that failed.\n"
+               "# TYPE enjoliver_etcd_request_errors_total counter\n");
+    for (size_t i = 0; i < n; i++)
+        fprintf(f, "enjoliver_etcd_request_errors_total{method=\"%s\"} %llu\n", st[i].method,
+                (unsigned long long)st[i].errors);
+    fprintf(f, "# HELP enjoliver_etcd_request_duration_seconds etcd requests, from start to "
+               "answer (retries included).\n"
+               "# TYPE enjoliver_etcd_request_duration_seconds histogram\n");
+    for (size_t i = 0; i < n; i++) {
+        char labels[64];
+        snprintf(labels, sizeof labels, "method=\"%s\"", st[i].method);
+        histogram_write(f, "enjoliver_etcd_request_duration_seconds", labels, etcd_stats_bounds_s,
+                        st[i].buckets, ETCD_STATS_BUCKETS, st[i].calls, st[i].sum_s);
+    }
+    if (fclose(f) != 0) {
+        free(text);
+        return NULL;
+    }
+    return text;
+}
+
 static void metrics(http_request_t *req, void *data)
 {
     api_t *api = data;
@@ -65,10 +96,12 @@ static void metrics(http_request_t *req, void *data)
         return;
     }
     char *extra = api->extra_metrics ? api->extra_metrics(api->extra_metrics_data) : NULL;
+    char *etcd = etcd_metrics_text(api);
     char *all = NULL;
-    if (asprintf(&all, "%s%s", text, extra ? extra : "") < 0)
+    if (asprintf(&all, "%s%s%s", text, etcd ? etcd : "", extra ? extra : "") < 0)
         all = NULL;
     free(text);
+    free(etcd);
     free(extra);
     if (!all) {
         http_request_respond_error(req, 500, "out of memory");

@@ -58,8 +58,7 @@ static void ro_written(model_ro_op_t *op, int err, int64_t revision)
         if (op->kind == MODEL_RO_READY)
             http_request_respond_json(c->req, 200, json_pack("{s:b}", "ready", op->ready));
         else if (op->kind == MODEL_RO_GROUP)
-            http_request_respond_json(c->req, 200,
-                                      json_pack("{s:s?}", "group", op->group));
+            http_request_respond_json(c->req, 200, json_pack("{s:s?}", "group", op->group));
         else if (op->kind == MODEL_RO_RELEASE)
             http_request_respond_json(c->req, 200, json_pack("{s:s}", "state", "released"));
         else if (op->granted)
@@ -296,12 +295,11 @@ static void rollout_get(http_request_t *req, void *data)
     api_cache_foreach(&api->cache, MODEL_K_RO_READY, collect, ready);
     api_cache_foreach(&api->cache, MODEL_K_RO_GROUPS, collect, groups);
     json_t *last = json_object_get(state, "last_release");
-    http_request_respond_json(
-        req, 200,
-        json_pack("{s:b, s:O, s:o, s:o, s:o, s:o}", "paused",
-                  json_is_true(json_object_get(state, "paused")), "last_release",
-                  last ? last : json_null(), "slots", slots, "requests", requests, "ready", ready,
-                  "groups", groups));
+    http_request_respond_json(req, 200,
+                              json_pack("{s:b, s:O, s:o, s:o, s:o, s:o}", "paused",
+                                        json_is_true(json_object_get(state, "paused")),
+                                        "last_release", last ? last : json_null(), "slots", slots,
+                                        "requests", requests, "ready", ready, "groups", groups));
 }
 
 typedef struct pause_call_s {

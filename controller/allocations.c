@@ -45,8 +45,8 @@ static void batch_done(const etcd_result_t *res, void *arg)
 static int build(const write_t *w, size_t from, size_t to, etcd_txn_t *t)
 {
     const model_store_t *st = w->st;
-    int rc = etcd_txn_cmp_create(t, st->fence_key, strlen(st->fence_key), ETCD_CMP_EQUAL,
-                                 st->fence_rev);
+    int rc =
+        etcd_txn_cmp_create(t, st->fence_key, strlen(st->fence_key), ETCD_CMP_EQUAL, st->fence_rev);
     for (size_t i = from; rc == 0 && i < to; i++) {
         char key[MODEL_KEY_MAX];
         int klen = model_key(key, sizeof key, st->prefix, MODEL_K_ALLOCATIONS, w->allocs[i].mac);
@@ -80,7 +80,7 @@ static int send_batch(write_t *w)
 }
 
 int allocations_write(etcd_client_t *client, const model_store_t *st, const sync_alloc_t *allocs,
-                    size_t n, allocations_cb cb, void *data)
+                      size_t n, allocations_cb cb, void *data)
 {
     if (!client || !st || !allocs || n == 0 || !cb || !st->fence_key[0])
         return -EINVAL;

@@ -28,6 +28,6 @@ typedef void (*allocations_cb)(int err, int64_t revision, void *data);
 /* 0 (cb will run) or a negative errno (it will not): -EINVAL for n == 0
  * or a store without a fence, -ENOMEM. */
 int allocations_write(etcd_client_t *client, const model_store_t *st, const sync_alloc_t *allocs,
-                    size_t n, allocations_cb cb, void *data);
+                      size_t n, allocations_cb cb, void *data);
 
 #endif

@@ -24,6 +24,7 @@
 #include "model/rollout.h"
 #include "model/rollout_ops.h"
 #include "allocations.h"
+#include "common/histogram.h"
 #include "sync.h"
 #include "workqueue.h"
 
@@ -52,9 +53,11 @@ struct controller_s {
     json_t *sched_pending;       /* uuids the scheduler looks at next run */
     bool sched_all;              /* ... or every machine */
     size_t sync_skipped;         /* machines the last pass left without a group */
-    uint64_t skip_sig;   /* which ones, and why (a digest) */
-    /* Per reconciler (scheduler, sync, lifecycle, rollout): runs, failures. */
+    uint64_t skip_sig;           /* which ones, and why (a digest) */
+    /* Per reconciler (scheduler, sync, lifecycle, rollout): runs, failures,
+     * and how long runs took (process to done, etcd writes included). */
     uint64_t runs[4], errors[4];
+    histogram_t took[4];
     http_client_t *matchbox; /* the lifecycle's, NULL without matchbox */
     char matchbox_uri[256];
     model_rollout_config_t rollout;
@@ -289,8 +292,8 @@ static void report_skipped(controller_t *c, const model_sync_files_t *f)
     c->skip_sig = sig;
     for (size_t i = 0; i < f->n_skipped && i < 20; i++) {
         const model_sync_skip_t *k = &f->skipped[i];
-        log_warn("sync: machine left without a group", "replica=%s machine=%s uuid=%s reason=\"%s\"",
-                 c->name, k->mac, k->uuid, k->msg);
+        log_warn("sync: machine left without a group",
+                 "replica=%s machine=%s uuid=%s reason=\"%s\"", c->name, k->mac, k->uuid, k->msg);
         events_emit(c->events, "machine-not-synced", k->mac[0] ? k->mac : NULL, "%s", k->msg);
     }
     if (f->n_skipped > 20)
@@ -436,8 +439,8 @@ static void generate_done(uv_work_t *w, int status)
         start_apply(r);
         return;
     }
-    int rc = allocations_write(c->etcd, &c->store, r->plan.allocs, r->plan.n_allocs,
-                               records_written, r);
+    int rc =
+        allocations_write(c->etcd, &c->store, r->plan.allocs, r->plan.n_allocs, records_written, r);
     if (rc)
         sync_fail_run(r, rc, etcd_strerror(rc));
 }
@@ -773,14 +776,26 @@ static void run_rollout(controller_t *c)
     }
 }
 
+/* 0 scheduler, 1 sync, 2 lifecycle, 3 rollout */
+static int reconciler_of(const char *key)
+{
+    return strcmp(key, KEY_SYNC) == 0                                ? 1
+           : strncmp(key, KEY_LIFECYCLE, strlen(KEY_LIFECYCLE)) == 0 ? 2
+           : strcmp(key, KEY_ROLLOUT) == 0                           ? 3
+                                                                     : 0;
+}
+
+static void finished(const char *key, int err, uint64_t ns, void *data)
+{
+    controller_t *c = data;
+    (void)err;
+    histogram_observe(&c->took[reconciler_of(key)], (double)ns / 1e9);
+}
+
 static void process(workqueue_t *q, const char *key, void *data)
 {
     controller_t *c = data;
-    int which = strcmp(key, KEY_SYNC) == 0             ? 1
-                : strncmp(key, KEY_LIFECYCLE, 10) == 0 ? 2
-                : strcmp(key, KEY_ROLLOUT) == 0        ? 3
-                                                       : 0;
-    c->runs[which]++;
+    c->runs[reconciler_of(key)]++;
     if (!c->leading) {
         workqueue_done(q, key, 0);
         return;
@@ -891,7 +906,7 @@ int controller_start(uv_loop_t *loop, etcd_client_t *etcd, api_t *api,
     c->sched_all = true;
     char election[300];
     snprintf(election, sizeof election, "%selection/", cfg->prefix);
-    workqueue_config_t wq = {.parallel = 4};
+    workqueue_config_t wq = {.parallel = 4, .finished = finished};
     int rc = !c->prefix || !c->name || !c->sched_pending
                  ? -ENOMEM
                  : model_store_init(&c->store, etcd, cfg->prefix);
@@ -1043,6 +1058,15 @@ char *controller_metrics_text(controller_t *c)
     for (int i = 0; i < 4; i++)
         fprintf(f, "enjoliver_reconcile_errors_total{reconciler=\"%s\"} %llu\n", names[i],
                 (unsigned long long)c->errors[i]);
+    fprintf(f, "# HELP enjoliver_reconcile_duration_seconds Reconciler runs, from start to end "
+               "(writes included).\n"
+               "# TYPE enjoliver_reconcile_duration_seconds histogram\n");
+    for (int i = 0; i < 4; i++) {
+        char labels[64];
+        snprintf(labels, sizeof labels, "reconciler=\"%s\"", names[i]);
+        histogram_write(f, "enjoliver_reconcile_duration_seconds", labels, histogram_bounds_s,
+                        c->took[i].buckets, HISTOGRAM_BUCKETS, c->took[i].count, c->took[i].sum_s);
+    }
     fprintf(f,
             "# HELP enjoliver_events_total Events recorded (and dropped).\n"
             "# TYPE enjoliver_events_total counter\n"

@@ -23,9 +23,9 @@ struct sync_s {
     model_sync_ladder_t *ladder;
     char **keys; /* ssh_authorized_keys contents, read per pass */
     size_t n_keys;
-    sync_memo_t memo; /* every machine the sync considers (sync_memo.h) */
-    bool all_dirty;   /* the memo must be rebuilt from the whole cache */
-    bool look_around; /* groups may have gone since the last full apply */
+    sync_memo_t memo;                 /* every machine the sync considers (sync_memo.h) */
+    bool all_dirty;                   /* the memo must be rebuilt from the whole cache */
+    bool look_around;                 /* groups may have gone since the last full apply */
     char (*dirty)[MODEL_MAC_LEN + 1]; /* else: the MACs to look at again */
     size_t n_dirty, cap_dirty;
 };
@@ -274,7 +274,7 @@ static int cmp_path(const void *key, const void *f)
 static bool keep_group(const model_sync_files_t *files, const char *rel, const char *name)
 {
     if (bsearch(rel, files->files, files->n, sizeof *files->files, cmp_path))
-        return true; /* files are sorted by path */
+        return true;                          /* files are sorted by path */
     const char *hex = strrchr(name, '-') + 1; /* owned_group() checked the shape */
     for (size_t i = 0; i < files->n_skipped; i++) {
         const char *m = files->skipped[i].mac;
@@ -652,10 +652,10 @@ static char *record(const model_sync_file_t *f, const char *by)
     char s[16], e[16];
     bool cp = strncmp(f->id, MODEL_SYNC_PROFILE_CONTROL_PLANE "-",
                       strlen(MODEL_SYNC_PROFILE_CONTROL_PLANE) + 1) == 0;
-    json_t *v = json_pack("{s:i, s:s, s:s, s:s, s:i, s:s}", "schema", MODEL_SCHEMA, "start",
-                          model_ipv4_format(f->pod_start, s), "end",
-                          model_ipv4_format(f->pod_end, e), "set", cp ? "cp" : "node", "index",
-                          (json_int_t)f->name_index, "by", by);
+    json_t *v =
+        json_pack("{s:i, s:s, s:s, s:s, s:i, s:s}", "schema", MODEL_SCHEMA, "start",
+                  model_ipv4_format(f->pod_start, s), "end", model_ipv4_format(f->pod_end, e),
+                  "set", cp ? "cp" : "node", "index", (json_int_t)f->name_index, "by", by);
     char *text = v ? json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     json_decref(v);
     return text;

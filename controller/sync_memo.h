@@ -33,9 +33,9 @@ typedef struct sync_memo_entry_s {
     unsigned sched_roles; /* its schedule (a MODEL_SYNC_ROLES_* set) */
     uint32_t rec_start;   /* its allocation record: pod range start, 0: none */
     uint32_t rec_end;
-    unsigned rec_slot; /* 1 + name index when recorded for sched_roles, 0: none */
-    int64_t gen_rev;   /* facts revision its group was last generated from */
-    unsigned roles;    /* the roles it was generated for */
+    unsigned rec_slot;  /* 1 + name index when recorded for sched_roles, 0: none */
+    int64_t gen_rev;    /* facts revision its group was last generated from */
+    unsigned roles;     /* the roles it was generated for */
     uint32_t pod_start; /* likewise */
     unsigned name_index;
     uint64_t digest; /* likewise: model_sync_files_t.digest */

@@ -130,6 +130,7 @@ static void run(workqueue_t *q)
         json_t *s = state(q, key, false);
         if (s) {
             set_flags(s, (flags_of(s) & ~K_QUEUED) | K_RUNNING);
+            json_object_set_new(s, "started_ns", json_integer((json_int_t)uv_hrtime()));
             q->running++;
             q->process(q, key, q->data);
         }
@@ -202,6 +203,9 @@ void workqueue_done(workqueue_t *q, const char *key, int err)
     json_t *s = state(q, key, false);
     q->running--;
     q->processed++;
+    json_int_t started = json_integer_value(json_object_get(s, "started_ns"));
+    if (q->cfg.finished && started > 0)
+        q->cfg.finished(key, err, uv_hrtime() - (uint64_t)started, q->data);
     if (!s) {
         kick(q);
         return;

@@ -28,6 +28,9 @@ typedef struct workqueue_config_s {
     unsigned parallel;    /* 0 = 1 */
     unsigned backoff_min; /* ms, 0 = 100 */
     unsigned backoff_max; /* ms, 0 = 30000 */
+    /* Optional: told of every run's end, with its time from process() to
+     * workqueue_done() (data = the process data). */
+    void (*finished)(const char *key, int err, uint64_t ns, void *data);
 } workqueue_config_t;
 
 int workqueue_new(uv_loop_t *loop, const workqueue_config_t *cfg, workqueue_process_fn process,

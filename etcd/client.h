@@ -106,6 +106,28 @@ const char *etcd_client_endpoint(etcd_client_t *c);
 void *etcd_result_take(const etcd_result_t *res);
 void etcd_response_free(void *response);
 
+/*
+ * Request statistics since the client was created, per unary method
+ * ("Range", "Txn", "LeaseGrant"...): calls finished, calls that ended in
+ * an error, and their durations, from the start call to the callback
+ * (retries and waits for a token included), as a histogram over
+ * etcd_stats_bounds_s (cumulative counts, the Prometheus way: buckets[i]
+ * counts calls of at most etcd_stats_bounds_s[i] seconds).
+ */
+#define ETCD_STATS_BUCKETS 12
+#define ETCD_STATS_METHODS 16
+extern const double etcd_stats_bounds_s[ETCD_STATS_BUCKETS];
+
+typedef struct etcd_method_stats_s {
+    const char *method;
+    uint64_t calls, errors;
+    uint64_t buckets[ETCD_STATS_BUCKETS];
+    double sum_s;
+} etcd_method_stats_t;
+
+/* The statistics of each method used so far (borrowed; *n entries). */
+const etcd_method_stats_t *etcd_client_stats(const etcd_client_t *c, size_t *n);
+
 /* A static description of an error code returned by this library. */
 const char *etcd_strerror(int err);
 

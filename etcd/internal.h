@@ -101,7 +101,12 @@ struct etcd_client_s {
     bool closing;
     void (*close_done)(void *);
     void *close_data;
+    etcd_method_stats_t stats[ETCD_STATS_METHODS]; /* by first use */
+    size_t n_stats;
 };
+
+/* unary.c: counts a finished call of m that took ns. */
+void etcd_stats_record(etcd_client_t *c, const etcd_method_t *m, int err, uint64_t ns);
 
 /* client.c */
 grpc_channel *etcd_client_channel(etcd_client_t *c, size_t *endpoint);

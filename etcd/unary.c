@@ -24,6 +24,7 @@ typedef struct unary_s {
     grpc_status_code status;
     grpc_slice details;
     uint64_t deadline_at; /* ms, uv_hrtime clock */
+    uint64_t started_ns;  /* for the statistics */
     unsigned attempt;
     size_t endpoint;
     bool retry_mutation, use_auth, auth_retried;
@@ -47,6 +48,7 @@ static void unary_finish(unary_t *u, int err, const char *msg, ProtobufCMessage 
     if (u->timer)
         uv_close((uv_handle_t *)u->timer, (uv_close_cb)free);
     etcd_result_t res = {err, msg ? msg : (err ? etcd_strerror(err) : ""), resp, 1};
+    etcd_stats_record(c, u->m, err, uv_hrtime() - u->started_ns);
     grpc_slice_unref(u->request);
     etcd_cb cb = u->cb;
     void *data = u->data;
@@ -231,6 +233,7 @@ int etcd_unary_ex(etcd_client_t *c, const etcd_method_t *m, const ProtobufCMessa
     u->retry_mutation = opts && opts->retry_mutation;
     unsigned timeout = opts && opts->timeout_ms ? opts->timeout_ms : c->timeout_ms;
     u->deadline_at = mono_ms() + timeout;
+    u->started_ns = uv_hrtime();
     u->cb = cb;
     u->data = data;
     etcd_list_add_tail(&c->calls, &u->link);
@@ -269,4 +272,41 @@ void etcd_unary_cancel_all(etcd_client_t *c)
             unary_finish(u, -ECANCELED, NULL, NULL);
         }
     }
+}
+
+const double etcd_stats_bounds_s[ETCD_STATS_BUCKETS] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                                        0.05,   0.1,   0.25,   0.5,   1,    10};
+
+/* "/etcdserverpb.KV/Range" -> "Range" */
+static const char *method_name(const etcd_method_t *m)
+{
+    const char *slash = strrchr(m->path, '/');
+    return slash ? slash + 1 : m->path;
+}
+
+void etcd_stats_record(etcd_client_t *c, const etcd_method_t *m, int err, uint64_t ns)
+{
+    const char *name = method_name(m);
+    etcd_method_stats_t *st = NULL;
+    for (size_t i = 0; i < c->n_stats && !st; i++)
+        if (c->stats[i].method == name)
+            st = &c->stats[i];
+    if (!st && c->n_stats == ETCD_STATS_METHODS)
+        return; /* more methods than this library has */
+    if (!st) {
+        st = &c->stats[c->n_stats++];
+        st->method = name;
+    }
+    double s = (double)ns / 1e9;
+    st->calls++;
+    st->errors += err != 0;
+    st->sum_s += s;
+    for (size_t i = 0; i < ETCD_STATS_BUCKETS; i++)
+        st->buckets[i] += s <= etcd_stats_bounds_s[i];
+}
+
+const etcd_method_stats_t *etcd_client_stats(const etcd_client_t *c, size_t *n)
+{
+    *n = c ? c->n_stats : 0;
+    return c ? c->stats : NULL;
 }

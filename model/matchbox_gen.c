@@ -1362,7 +1362,7 @@ static uint64_t cluster_digest(const gen_t *g)
 {
     uint64_t h = UINT64_C(1469598103934665603);
     for (size_t i = 0; i <= g->n_cp + g->c->n_ssh_authorized_keys; i++) {
-        const char *x = i < g->n_cp ? g->cp[i]->boot->ipv4
+        const char *x = i < g->n_cp   ? g->cp[i]->boot->ipv4
                         : i > g->n_cp ? g->c->ssh_authorized_keys[i - g->n_cp - 1]
                                       : "--";
         for (; *x; x++)

@@ -99,14 +99,17 @@ static void test_ready_checks(void)
     int64_t rev = mod_rev(key);
     CHECK(rev > 0);
     snprintf(path, sizeof path, "/rollout/ready/%s", m2);
-    const char *bad[] = {"not json", "[]", "{\"ready\": \"yes\"}", "{}",
+    const char *bad[] = {"not json",
+                         "[]",
+                         "{\"ready\": \"yes\"}",
+                         "{}",
                          "{\"ready\": true, \"failed\": [1]}",
                          "{\"ready\": true, \"failed\": \"etcd\"}"};
     const long want[] = {400, 422, 422, 422, 422, 422};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         post_body(path, bad[i]);
-        CHECKF(r.status == want[i] && strstr(r.body, "\"error\""), "%s: %ld %s", bad[i],
-               r.status, r.body);
+        CHECKF(r.status == want[i] && strstr(r.body, "\"error\""), "%s: %ld %s", bad[i], r.status,
+               r.body);
     }
     post_body("/rollout/ready/" Q("52-54-00-00-00-99"), "{\"ready\": true}");
     CHECKF(r.status == 404, "%ld %s", r.status, r.body);

@@ -216,7 +216,16 @@ static void test_events_and_metrics(void)
     api_req(&env, "GET", "/metrics", NULL, 0, &r);
     CHECK(strstr(r.body, "enjoliver_is_leader{replica=\"sync0\"} 1"));
     CHECK(strstr(r.body, "enjoliver_reconcile_total{reconciler=\"sync\"}"));
-    t_log("events: role-given, leader-elected, files-written, lease-bound; metrics: is_leader 1");
+    /* Latencies: the reconcilers' and etcd's, as histograms. */
+    CHECK(strstr(r.body, "# TYPE enjoliver_reconcile_duration_seconds histogram"));
+    CHECK(strstr(r.body,
+                 "enjoliver_reconcile_duration_seconds_bucket{reconciler=\"sync\",le=\"10\"}"));
+    CHECK(!strstr(r.body, "enjoliver_reconcile_duration_seconds_count{reconciler=\"sync\"} 0\n"));
+    CHECK(strstr(r.body,
+                 "enjoliver_etcd_request_duration_seconds_bucket{method=\"Txn\",le=\"+Inf\"}"));
+    CHECK(strstr(r.body, "enjoliver_etcd_request_errors_total{method=\"Range\"}"));
+    t_log("events: role-given, leader-elected, files-written, lease-bound; metrics: is_leader 1, "
+          "reconciler and etcd latency histograms");
 }
 
 static void test_restart_rewrites_nothing(void)
@@ -335,8 +344,7 @@ static void test_ranges_stay(void)
          "172.20.0.1");
     wait_file("groups/kubernetes_nodes-525400000007.json", 5000);
     for (int i = 0; i < 4; i++)
-        CHECKF(mtime_ns(groups[i]) == before[i], "%s rewritten when a lower IP joined",
-               groups[i]);
+        CHECKF(mtime_ns(groups[i]) == before[i], "%s rewritten when a lower IP joined", groups[i]);
     recorded("52:54:00:00:00:07", rec, sizeof rec);
     group_range("groups/kubernetes_nodes-525400000007.json", got, sizeof got);
     CHECKF(strcmp(rec, got) == 0 && strcmp(got, "172.20.5.1-172.20.5.254") == 0,

@@ -249,7 +249,10 @@ static void test_fixture_example(void)
 {
     const char *keys[1];
     model_sync_config_t c = fixture_config(keys);
-    model_sync_machine_t in[] = {{fx[3], CP, 0, 0, NULL}, {fx[2], CP, 0, 0, NULL}, {fx[1], CP, 0, 0, NULL}, {fx[4], NODE, 0, 0, NULL}};
+    model_sync_machine_t in[] = {{fx[3], CP, 0, 0, NULL},
+                                 {fx[2], CP, 0, 0, NULL},
+                                 {fx[1], CP, 0, 0, NULL},
+                                 {fx[4], NODE, 0, 0, NULL}};
     model_sync_files_t out;
     model_err_t err;
     int rc = gen(&c, in, 4, &out, &err);
@@ -370,9 +373,18 @@ static void test_determinism(void)
 {
     const char *keys[1];
     model_sync_config_t c = fixture_config(keys);
-    model_sync_machine_t a[] = {{fx[3], CP, 0, 0, NULL}, {fx[2], CP, 0, 0, NULL}, {fx[1], CP, 0, 0, NULL}, {fx[4], NODE, 0, 0, NULL}};
-    model_sync_machine_t b[] = {{fx[4], NODE, 0, 0, NULL}, {fx[1], CP, 0, 0, NULL}, {fx[3], CP, 0, 0, NULL}, {fx[2], CP, 0, 0, NULL}};
-    model_sync_machine_t d[] = {{fx[2], CP, 0, 0, NULL}, {fx[4], NODE, 0, 0, NULL}, {fx[1], CP, 0, 0, NULL}, {fx[3], CP, 0, 0, NULL}};
+    model_sync_machine_t a[] = {{fx[3], CP, 0, 0, NULL},
+                                {fx[2], CP, 0, 0, NULL},
+                                {fx[1], CP, 0, 0, NULL},
+                                {fx[4], NODE, 0, 0, NULL}};
+    model_sync_machine_t b[] = {{fx[4], NODE, 0, 0, NULL},
+                                {fx[1], CP, 0, 0, NULL},
+                                {fx[3], CP, 0, 0, NULL},
+                                {fx[2], CP, 0, 0, NULL}};
+    model_sync_machine_t d[] = {{fx[2], CP, 0, 0, NULL},
+                                {fx[4], NODE, 0, 0, NULL},
+                                {fx[1], CP, 0, 0, NULL},
+                                {fx[3], CP, 0, 0, NULL}};
     model_sync_files_t oa, ob, od;
     model_err_t err;
     CHECK(gen(&c, a, 4, &oa, &err) == 0);
@@ -399,8 +411,15 @@ static void test_stable_ids(void)
     const char *keys[1];
     model_sync_config_t c = fixture_config(keys);
     model_machine_t *low = mk1("52:54:00:00:00:01", "172.20.0.70/21", "172.20.0.1", NULL);
-    model_sync_machine_t a[] = {{fx[3], CP, 0, 0, NULL}, {fx[2], CP, 0, 0, NULL}, {fx[1], CP, 0, 0, NULL}, {fx[4], NODE, 0, 0, NULL}};
-    model_sync_machine_t b[] = {{fx[3], CP, 0, 0, NULL}, {fx[2], CP, 0, 0, NULL}, {fx[1], CP, 0, 0, NULL}, {fx[4], NODE, 0, 0, NULL}, {low, NODE, 0, 0, NULL}};
+    model_sync_machine_t a[] = {{fx[3], CP, 0, 0, NULL},
+                                {fx[2], CP, 0, 0, NULL},
+                                {fx[1], CP, 0, 0, NULL},
+                                {fx[4], NODE, 0, 0, NULL}};
+    model_sync_machine_t b[] = {{fx[3], CP, 0, 0, NULL},
+                                {fx[2], CP, 0, 0, NULL},
+                                {fx[1], CP, 0, 0, NULL},
+                                {fx[4], NODE, 0, 0, NULL},
+                                {low, NODE, 0, 0, NULL}};
     model_sync_files_t oa, ob;
     model_err_t err;
     CHECK(gen(&c, a, 4, &oa, &err) == 0);
@@ -467,8 +486,10 @@ static void test_reusing(void)
     const char *keys[1];
     model_sync_config_t c = fixture_config(keys);
     model_machine_t *low = mk1("52:54:00:00:00:01", "172.20.0.70/21", "172.20.0.1", NULL);
-    model_sync_machine_t a[] = {{fx[3], CP, 0, 0, NULL}, {fx[2], CP, 0, 0, NULL},
-                                {fx[1], CP, 0, 0, NULL}, {fx[4], NODE, 0, 0, NULL},
+    model_sync_machine_t a[] = {{fx[3], CP, 0, 0, NULL},
+                                {fx[2], CP, 0, 0, NULL},
+                                {fx[1], CP, 0, 0, NULL},
+                                {fx[4], NODE, 0, 0, NULL},
                                 {low, NODE, 0, 0, NULL}};
     model_sync_files_t first, again;
     model_err_t err;
@@ -530,7 +551,8 @@ static void test_names(void)
     model_machine_t *b = mk1("52:54:00:00:00:0b", "10.0.0.11/16", "10.0.0.1", NULL);
     model_machine_t *d = mk1("52:54:00:00:00:0c", "10.0.0.12/16", "10.0.0.1", NULL);
     model_machine_t *h = mk1("52:54:00:00:00:0d", "10.0.0.13/16", "10.0.0.1", "host");
-    model_sync_machine_t in[] = {{a, CP, 0, 0, NULL}, {b, CP, 0, 0, NULL}, {d, NODE, 0, 0, NULL}, {h, NODE, 0, 0, NULL}};
+    model_sync_machine_t in[] = {
+        {a, CP, 0, 0, NULL}, {b, CP, 0, 0, NULL}, {d, NODE, 0, 0, NULL}, {h, NODE, 0, 0, NULL}};
     model_sync_files_t out;
     model_err_t err;
     int rc = gen(&c, in, 4, &out, &err);
@@ -692,7 +714,8 @@ static void test_cni_too_small(void)
     CHECK(find(&out, "groups/kubernetes_nodes-525400000101.json") != NULL);
     sk = skipped(&out, "52:54:00:00:01:02");
     CHECK(sk && sk->error == -ENOSPC && out.n_skipped == 1);
-    CHECKF(sk && strstr(sk->msg, "machine 2 of the 2 that needed one") != NULL, "%s", sk ? sk->msg : "");
+    CHECKF(sk && strstr(sk->msg, "machine 2 of the 2 that needed one") != NULL, "%s",
+           sk ? sk->msg : "");
     model_sync_files_free(&out);
     free(ok);
     free(a);
@@ -726,7 +749,8 @@ static void test_cni_recorded_ranges(void)
 
     /* Without records, a lower IP would take 10.4.1.x; with them, it does not. */
     model_machine_t *low = mk1("52:54:00:00:02:03", "10.4.0.20/16", "10.4.0.1", NULL);
-    model_sync_machine_t in2[] = {{a, NODE, ra, 0, NULL}, {b, NODE, rb, 0, NULL}, {low, NODE, 0, 0, NULL}};
+    model_sync_machine_t in2[] = {
+        {a, NODE, ra, 0, NULL}, {b, NODE, rb, 0, NULL}, {low, NODE, 0, 0, NULL}};
     CHECK(gen(&c, in2, 3, &out, &err) == 0);
     fa = find(&out, "groups/kubernetes_nodes-525400000201.json");
     fb = find(&out, "groups/kubernetes_nodes-525400000202.json");
@@ -737,7 +761,8 @@ static void test_cni_recorded_ranges(void)
 
     /* A machine whose IP lands in a's range: a moves, the newcomer keeps its IP. */
     model_machine_t *in_range = mk1("52:54:00:00:02:04", "10.4.1.9/16", "10.4.0.1", NULL);
-    model_sync_machine_t in3[] = {{a, NODE, ra, 0, NULL}, {b, NODE, rb, 0, NULL}, {in_range, NODE, 0, 0, NULL}};
+    model_sync_machine_t in3[] = {
+        {a, NODE, ra, 0, NULL}, {b, NODE, rb, 0, NULL}, {in_range, NODE, 0, 0, NULL}};
     CHECK(gen(&c, in3, 3, &out, &err) == 0);
     fa = find(&out, "groups/kubernetes_nodes-525400000201.json");
     fb = find(&out, "groups/kubernetes_nodes-525400000202.json");
@@ -1032,7 +1057,8 @@ static void test_random_clusters(void)
             if (c.sub_ips > 0) {
                 model_sync_machine_t again[12];
                 for (size_t i = 0; i < n; i++)
-                    again[i] = (model_sync_machine_t){m[i], in[i].roles, synced[i] ? s[i] : 0, 0, NULL};
+                    again[i] =
+                        (model_sync_machine_t){m[i], in[i].roles, synced[i] ? s[i] : 0, 0, NULL};
                 model_sync_files_t o3;
                 CHECK(gen(&c, again, n, &o3, &err) == 0);
                 for (size_t i = 0; i < o3.n && i < out.n; i++)
@@ -1082,7 +1108,8 @@ static void test_errors(void)
 
     /* Per machine: skipped with the reason, the others synced. */
     model_machine_t *ok = mk1("52:54:00:00:00:09", "10.0.0.9/16", "10.0.0.1", NULL);
-    model_sync_machine_t bad_roles[] = {{a, MODEL_ROLE_ETCD_MEMBER, 0, 0, NULL}, {ok, NODE, 0, 0, NULL}};
+    model_sync_machine_t bad_roles[] = {{a, MODEL_ROLE_ETCD_MEMBER, 0, 0, NULL},
+                                        {ok, NODE, 0, 0, NULL}};
     CHECK(gen(&c, bad_roles, 2, &out, &err) == 0);
     const model_sync_skip_t *sk = skipped(&out, "52:54:00:00:00:01");
     CHECK(sk && sk->error == -EINVAL && out.n == 5 && out.n_skipped == 1);
