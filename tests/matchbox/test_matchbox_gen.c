@@ -723,6 +723,15 @@ static void test_cni_too_small(void)
     free(m2);
 }
 
+/* The pod range start of node 52:54:00:00:02:<last> in out, 0: no group. */
+static uint32_t pod_of(const model_sync_files_t *out, unsigned last)
+{
+    char path[64];
+    snprintf(path, sizeof path, "groups/kubernetes_nodes-5254000002%02x.json", last);
+    const model_sync_file_t *f = find(out, path);
+    return f ? f->pod_start : 0;
+}
+
 /* A range once given stays with its machine: machines that join later,
  * even with lower IPs, take other blocks; a recorded range that became
  * invalid (a new host IP inside it) moves; of two machines naming one
@@ -736,11 +745,9 @@ static void test_cni_recorded_ranges(void)
     model_sync_files_t out;
     model_err_t err;
     CHECK(gen(&c, in, 2, &out, &err) == 0);
+    uint32_t ra = pod_of(&out, 1), rb = pod_of(&out, 2), s, e;
     const model_sync_file_t *fa = find(&out, "groups/kubernetes_nodes-525400000201.json");
-    const model_sync_file_t *fb = find(&out, "groups/kubernetes_nodes-525400000202.json");
-    CHECK(fa && fb);
-    uint32_t ra = fa ? fa->pod_start : 0, rb = fb ? fb->pod_start : 0;
-    uint32_t s, e;
+    CHECK(fa && ra && rb);
     cni_range(fa, &s, &e);
     CHECK(s == ra && e == fa->pod_end); /* the file says what pod_start says */
     char x[16];
@@ -752,11 +759,8 @@ static void test_cni_recorded_ranges(void)
     model_sync_machine_t in2[] = {
         {a, NODE, ra, 0, NULL}, {b, NODE, rb, 0, NULL}, {low, NODE, 0, 0, NULL}};
     CHECK(gen(&c, in2, 3, &out, &err) == 0);
-    fa = find(&out, "groups/kubernetes_nodes-525400000201.json");
-    fb = find(&out, "groups/kubernetes_nodes-525400000202.json");
-    const model_sync_file_t *fl = find(&out, "groups/kubernetes_nodes-525400000203.json");
-    CHECK(fa && fb && fl && fa->pod_start == ra && fb->pod_start == rb);
-    CHECKF(fl && scmp(model_ipv4_format(fl->pod_start, x), "10.4.3.1") == 0, "%s", x);
+    CHECK(pod_of(&out, 1) == ra && pod_of(&out, 2) == rb);
+    CHECKF(scmp(model_ipv4_format(pod_of(&out, 3), x), "10.4.3.1") == 0, "%s", x);
     model_sync_files_free(&out);
 
     /* A machine whose IP lands in a's range: a moves, the newcomer keeps its IP. */
@@ -764,24 +768,20 @@ static void test_cni_recorded_ranges(void)
     model_sync_machine_t in3[] = {
         {a, NODE, ra, 0, NULL}, {b, NODE, rb, 0, NULL}, {in_range, NODE, 0, 0, NULL}};
     CHECK(gen(&c, in3, 3, &out, &err) == 0);
-    fa = find(&out, "groups/kubernetes_nodes-525400000201.json");
-    fb = find(&out, "groups/kubernetes_nodes-525400000202.json");
-    CHECK(fa && fb && fa->pod_start != ra && fb->pod_start == rb && out.n_skipped == 0);
+    CHECK(pod_of(&out, 1) && pod_of(&out, 1) != ra && pod_of(&out, 2) == rb);
+    CHECK(out.n_skipped == 0);
     model_sync_files_free(&out);
 
     /* Two records naming one block: the lower IP keeps it. */
     model_sync_machine_t in4[] = {{b, NODE, ra, 0, NULL}, {a, NODE, ra, 0, NULL}};
     CHECK(gen(&c, in4, 2, &out, &err) == 0);
-    fa = find(&out, "groups/kubernetes_nodes-525400000201.json");
-    fb = find(&out, "groups/kubernetes_nodes-525400000202.json");
-    CHECK(fa && fb && fa->pod_start == ra && fb->pod_start != ra);
+    CHECK(pod_of(&out, 1) == ra && pod_of(&out, 2) && pod_of(&out, 2) != ra);
     model_sync_files_free(&out);
 
     /* A record that is not a block start of the network is ignored. */
     model_sync_machine_t in5[] = {{a, NODE, ra + 7, 0, NULL}};
     CHECK(gen(&c, in5, 1, &out, &err) == 0);
-    fa = find(&out, "groups/kubernetes_nodes-525400000201.json");
-    CHECK(out.n == 5 && fa && fa->pod_start == ra);
+    CHECK(out.n == 5 && pod_of(&out, 1) == ra);
     model_sync_files_free(&out);
     free(a);
     free(b);
