@@ -34,6 +34,10 @@ int api_new(uv_loop_t *loop, etcd_client_t *etcd, const api_config_t *cfg, http_
         return -ENOMEM;
     }
     int rc = model_store_init(&api->store, etcd, cfg ? cfg->etcd_prefix : NULL);
+    if (rc == 0)
+        rc = fragments_new(&api->discovery_items);
+    if (rc == 0)
+        rc = fragments_new(&api->available_items);
     if (rc == 0 && api->matchbox_uri[0])
         rc = http_client_new(loop, NULL, &api->matchbox);
     health_config_t hc = {.matchbox = api->matchbox, .matchbox_uri = api->matchbox_uri};
@@ -109,6 +113,8 @@ void api_free(api_t *api)
     if (api->matchbox)
         http_client_close(api->matchbox, NULL, NULL);
     health_free(api->health);
+    fragments_free(api->discovery_items);
+    fragments_free(api->available_items);
     json_decref(api->config_json);
     free(api->admin_token);
     free(api);

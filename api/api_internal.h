@@ -6,6 +6,7 @@
 
 #include "api/api.h"
 #include "api/cache.h"
+#include "api/fragments.h"
 #include "api/health.h"
 #include "common/http_client.h"
 #include "model/store.h"
@@ -37,6 +38,8 @@ struct api_s {
     health_t *health;
     char *(*extra_metrics)(void *data);
     void *extra_metrics_data;
+    fragments_t *discovery_items; /* GET /discovery's, by uuid */
+    fragments_t *available_items; /* GET /scheduler/available's, by uuid */
 };
 
 /* Registers GET path, answered by fn through the cache (api/cache.h). */

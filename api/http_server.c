@@ -237,6 +237,16 @@ void http_request_respond_error(http_request_t *req, unsigned status, const char
     http_request_respond_json(req, status, error_body(status, message));
 }
 
+void http_request_respond_json_owned(http_request_t *req, unsigned status, char *text, size_t len)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+    if (r == NULL)
+        free(text);
+    else
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    respond(req, status, r);
+}
+
 void http_request_respond_bytes(http_request_t *req, unsigned status, const char *content_type,
                                 const void *data, size_t len)
 {

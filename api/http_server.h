@@ -113,6 +113,8 @@ void http_request_respond_json(http_request_t *req, unsigned status, json_t *bod
 void http_request_respond_error(http_request_t *req, unsigned status, const char *message);
 
 /* Answers len bytes of data (copied) with this Content-Type. */
+/* Answers with a JSON text the server takes (freed after sending). */
+void http_request_respond_json_owned(http_request_t *req, unsigned status, char *text, size_t len);
 void http_request_respond_bytes(http_request_t *req, unsigned status, const char *content_type,
                                 const void *data, size_t len);
 

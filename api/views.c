@@ -71,9 +71,8 @@ static void answer_list(http_request_t *req, json_t *list)
 
 /* ---- /discovery --------------------------------------------------------- */
 
-static int discovery_one(const char *id, json_t *m, void *arg)
+static json_t *discovery_item(json_t *m)
 {
-    (void)id;
     json_t *ifs = json_array();
     size_t i;
     json_t *it;
@@ -87,21 +86,63 @@ static int discovery_one(const char *id, json_t *m, void *arg)
                            "mac", json_object_get(it, "mac"), "name", json_object_get(it, "name"),
                            "netmask", json_object_get(it, "netmask")));
     }
-    json_array_append_new(
-        arg, json_pack("{s:{s:O, s:O, s:o, s:o}, s:o, s:o}", "boot-info", "uuid",
-                       json_object_get(m, "uuid"), "mac", json_object_get(m, "boot_mac"),
-                       "created-date", model_rec_date_1123(json_object_get(m, "created")),
-                       "updated-date", model_rec_date_1123(json_object_get(m, "updated")),
-                       "interfaces", ifs, "disks", disks_json(m)));
+    return json_pack("{s:{s:O, s:O, s:o, s:o}, s:o, s:o}", "boot-info", "uuid",
+                     json_object_get(m, "uuid"), "mac", json_object_get(m, "boot_mac"),
+                     "created-date", model_rec_date_1123(json_object_get(m, "created")),
+                     "updated-date", model_rec_date_1123(json_object_get(m, "updated")),
+                     "interfaces", ifs, "disks", disks_json(m));
+}
+
+/* A list of one item per machine, from the kept texts where the machine
+ * record did not change (api/fragments.h). */
+typedef struct items_walk_s {
+    api_t *api;
+    fragments_t *kept;
+    fragments_list_t list;
+    bool (*listed)(api_t *api, json_t *m); /* NULL: every machine */
+    json_t *(*item)(json_t *m);            /* its view, from its record only */
+} items_walk_t;
+
+static int items_one(const char *uuid, json_t *m, void *arg)
+{
+    items_walk_t *w = arg;
+    if (w->listed && !w->listed(w->api, m))
+        return 0;
+    char key[MODEL_KEY_MAX];
+    const char *v, *text = NULL;
+    size_t vlen, len = 0;
+    int64_t rev = 0, created;
+    if (model_key(key, sizeof key, w->api->store.prefix, MODEL_K_MACHINES, uuid) < 0 ||
+        !api_cache_peek(&w->api->cache, key, &v, &vlen, &rev, &created))
+        rev = 0;
+    if (rev)
+        text = fragments_get(w->kept, uuid, rev, &len);
+    if (!text)
+        text = fragments_put(w->kept, uuid, rev, w->item(m), &len);
+    if (text)
+        fragments_list_add(&w->list, text, len);
+    else
+        w->list.err = -ENOMEM;
     return 0;
+}
+
+static void answer_items(http_request_t *req, items_walk_t *w)
+{
+    api_cache_foreach(&w->api->cache, MODEL_K_MACHINES, items_one, w);
+    fragments_sweep(w->kept);
+    size_t len;
+    char *body = fragments_list_end(&w->list, &len);
+    if (!body)
+        http_request_respond_error(req, 500, "out of memory");
+    else
+        http_request_respond_json_owned(req, 200, body, len);
 }
 
 static void discovery_get(http_request_t *req, void *data)
 {
     api_t *api = data;
-    json_t *list = json_array();
-    api_cache_foreach(&api->cache, MODEL_K_MACHINES, discovery_one, list);
-    answer_list(req, list);
+    items_walk_t w = {.api = api, .kept = api->discovery_items, .item = discovery_item};
+    answer_items(req, &w);
 }
 
 static int interfaces_one(const char *id, json_t *m, void *arg)
@@ -265,16 +306,17 @@ static int role_one(const char *mac, json_t *schedule, void *arg)
     return 0;
 }
 
-static int available_one(const char *id, json_t *m, void *arg)
+/* Available: a boot interface, no schedule (checked at every request;
+ * the item itself depends on the machine record only). */
+static bool available_listed(api_t *api, json_t *m)
 {
-    role_walk_t *w = arg;
-    (void)id;
-    json_t *it = model_rec_boot_iface(m);
     const char *mac = json_string_value(json_object_get(m, "boot_mac"));
-    if (!it || !mac || api_cache_get(&w->api->cache, MODEL_K_SCHEDULES, mac))
-        return 0;
-    json_array_append_new(w->out, iface_view(m, it, false));
-    return 0;
+    return model_rec_boot_iface(m) && mac && !api_cache_get(&api->cache, MODEL_K_SCHEDULES, mac);
+}
+
+static json_t *available_item(json_t *m)
+{
+    return iface_view(m, model_rec_boot_iface(m), false);
 }
 
 static void scheduler_sub(http_request_t *req, void *data)
@@ -283,8 +325,12 @@ static void scheduler_sub(http_request_t *req, void *data)
     const char *rest = http_request_rest(req);
     role_walk_t w = {.api = api, .out = json_array()};
     if (strcmp(rest, "available") == 0) {
-        api_cache_foreach(&api->cache, MODEL_K_MACHINES, available_one, &w);
-        answer_list(req, w.out);
+        json_decref(w.out);
+        items_walk_t iw = {.api = api,
+                           .kept = api->available_items,
+                           .listed = available_listed,
+                           .item = available_item};
+        answer_items(req, &iw);
         return;
     }
     if (strncmp(rest, "ip-list/", 8) == 0) {

@@ -384,6 +384,61 @@ static void test_read_your_writes(void)
     t_log("read-your-writes: 50 of 50");
 }
 
+/* Lists keep each item's text between requests: they still follow every
+ * change (a new schedule, a new report), and their bytes are what jansson
+ * writes for the whole list. */
+static void test_kept_items(void)
+{
+    request("GET", "/discovery", NULL);
+    char *first = strdup(r.body);
+    json_t *parsed = json_loads(first, 0, NULL);
+    char *whole = json_dumps(parsed, JSON_SORT_KEYS | JSON_INDENT(2));
+    CHECK(whole && strlen(first) == strlen(whole) + 1 && strncmp(first, whole, strlen(whole)) == 0);
+    request("GET", "/discovery", NULL);
+    CHECK(strcmp(first, r.body) == 0); /* served from the kept texts */
+    free(whole);
+    free(first);
+    json_decref(parsed);
+
+    /* Scheduled: no longer available, though its text is kept. */
+    json_t *got = get_json("/scheduler/available", 200);
+    CHECK(find_by(got, "mac", "02:00:00:00:00:01") != NULL);
+    json_decref(got);
+    request("POST", "/scheduler",
+            "{\"roles\": [\"kubernetes-node\"], \"selector\": {\"mac\": \"02:00:00:00:00:01\"}}");
+    CHECKF(r.status == 200, "%ld %s", r.status, r.body);
+    got = get_json("/scheduler/available", 200);
+    CHECK(find_by(got, "mac", "02:00:00:00:00:01") == NULL);
+    json_decref(got);
+
+    /* A new report of machine 2 with another disk: its item changes. */
+    char *two = synthetic(2);
+    json_t *j = json_loads(two, 0, NULL);
+    free(two);
+    json_object_set_new(json_array_get(json_object_get(j, "disks"), 0), "size-bytes",
+                        json_integer(3LL << 40));
+    char *body = json_dumps(j, 0);
+    json_decref(j);
+    request("POST", "/discovery", body);
+    CHECK(r.status == 200);
+    free(body);
+    got = get_json("/discovery", 200);
+    size_t i;
+    json_t *e;
+    int seen = 0;
+    json_array_foreach(got, i, e)
+    {
+        json_t *bi = json_object_get(e, "boot-info");
+        if (strcmp(json_string_value(json_object_get(bi, "mac")), "02:00:00:00:00:02") != 0)
+            continue;
+        json_t *d0 = json_array_get(json_object_get(e, "disks"), 0);
+        seen = json_integer_value(json_object_get(d0, "size-bytes")) == (3LL << 40);
+    }
+    CHECK(seen);
+    json_decref(got);
+    t_log("kept list items: same bytes as a whole dump; a schedule and a new report show at once");
+}
+
 static void test_two_replicas(const char *bin)
 {
     api_env_t b;
@@ -433,6 +488,7 @@ int main(int argc, char **argv)
     test_ui_views();
     test_forget();
     test_read_your_writes();
+    test_kept_items();
     test_two_replicas(argv[1]);
     api_resp_free(&r);
     api_env_stop(&env);
