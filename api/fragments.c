@@ -11,7 +11,8 @@ typedef struct frag_s {
     int64_t rev;
     bool used;
     size_t len;
-    char *text;
+    char *text; /* NULL: not rendered yet */
+    char *tag;
     char key[]; /* NUL-terminated */
 } frag_t;
 
@@ -49,6 +50,7 @@ void fragments_free(fragments_t *f)
         for (frag_t *e = f->buckets[b], *next; e; e = next) {
             next = e->next;
             free(e->text);
+            free(e->tag);
             free(e);
         }
     free(f->buckets);
@@ -81,14 +83,19 @@ static void grow(fragments_t *f)
     f->nbuckets = n;
 }
 
-const char *fragments_get(fragments_t *f, const char *key, int64_t mod_rev, size_t *len)
+static void fill(const frag_t *e, fragment_t *out)
+{
+    *out = (fragment_t){e->text, e->len, e->tag};
+}
+
+int fragments_get(fragments_t *f, const char *key, int64_t mod_rev, fragment_t *out)
 {
     frag_t *e = *slot(f, key);
     if (!e || e->rev != mod_rev)
-        return NULL;
+        return 0;
     e->used = true;
-    *len = e->len;
-    return e->text;
+    fill(e, out);
+    return 1;
 }
 
 /* jansson's text of doc at depth 0, indented one level deeper. */
@@ -116,32 +123,38 @@ static char *render(json_t *doc, size_t *len)
     return out;
 }
 
-const char *fragments_put(fragments_t *f, const char *key, int64_t mod_rev, json_t *doc,
-                          size_t *len)
+int fragments_put(fragments_t *f, const char *key, int64_t mod_rev, const char *tag, json_t *doc,
+                  fragment_t *out)
 {
-    char *text = doc ? render(doc, len) : NULL;
+    size_t len = 0;
+    char *text = doc ? render(doc, &len) : NULL;
     json_decref(doc);
-    if (!text)
-        return NULL;
+    char *t = strdup(tag ? tag : "");
     frag_t **pp = slot(f, key), *e = *pp;
-    if (!e) {
+    if (!e && t && (!doc || text)) {
         size_t klen = strlen(key);
         e = calloc(1, sizeof(*e) + klen + 1);
-        if (!e) {
-            free(text);
-            return NULL;
+        if (e) {
+            memcpy(e->key, key, klen + 1);
+            *pp = e;
+            if (++f->count > f->nbuckets)
+                grow(f);
         }
-        memcpy(e->key, key, klen + 1);
-        *pp = e;
-        if (++f->count > f->nbuckets)
-            grow(f);
+    }
+    if (!e || !t || (doc && !text)) {
+        free(text);
+        free(t);
+        return -ENOMEM;
     }
     free(e->text);
+    free(e->tag);
     e->text = text;
-    e->len = *len;
+    e->len = len;
+    e->tag = t;
     e->rev = mod_rev;
     e->used = true;
-    return text;
+    fill(e, out);
+    return 0;
 }
 
 void fragments_sweep(fragments_t *f)
@@ -156,6 +169,7 @@ void fragments_sweep(fragments_t *f)
             }
             *pp = e->next;
             free(e->text);
+            free(e->tag);
             free(e);
             f->count--;
         }

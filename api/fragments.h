@@ -24,14 +24,25 @@ typedef struct fragments_s fragments_t;
 int fragments_new(fragments_t **out);
 void fragments_free(fragments_t *f);
 
-/* The text kept for key at mod_rev (and marks it used), or NULL. */
-const char *fragments_get(fragments_t *f, const char *key, int64_t mod_rev, size_t *len);
+/* What is kept for one key: the item's text (NULL until it was listed)
+ * and a tag, a short string the list route derives from the record to
+ * decide whether to list it (e.g. the boot MAC), so that deciding needs no
+ * walk of the record. Valid until the next put or sweep. */
+typedef struct fragment_s {
+    const char *text;
+    size_t len;
+    const char *tag;
+} fragment_t;
 
-/* Renders doc (released) as an item, keeps it for key at mod_rev, marks it
- * used; returns the text (valid until the next put or sweep), or NULL on
- * -ENOMEM. */
-const char *fragments_put(fragments_t *f, const char *key, int64_t mod_rev, json_t *doc,
-                          size_t *len);
+/* 1 and *out when something is kept for key at mod_rev (and marks it
+ * used), else 0. */
+int fragments_get(fragments_t *f, const char *key, int64_t mod_rev, fragment_t *out);
+
+/* Keeps tag (copied; NULL = "") and, when doc is not NULL, its rendering as
+ * an item (doc released), for key at mod_rev; marks it used; fills *out.
+ * 0 or -ENOMEM. */
+int fragments_put(fragments_t *f, const char *key, int64_t mod_rev, const char *tag, json_t *doc,
+                  fragment_t *out);
 
 /* Forgets what no get or put used since the last sweep (records gone). */
 void fragments_sweep(fragments_t *f);

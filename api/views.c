@@ -99,30 +99,35 @@ typedef struct items_walk_s {
     api_t *api;
     fragments_t *kept;
     fragments_list_t list;
-    bool (*listed)(api_t *api, json_t *m); /* NULL: every machine */
-    json_t *(*item)(json_t *m);            /* its view, from its record only */
+    /* Optional: a tag from the record, and whether to list a machine with
+     * that tag now (NULL: every machine is listed). */
+    const char *(*tag)(json_t *m);
+    bool (*listed)(api_t *api, const char *tag);
+    json_t *(*item)(json_t *m); /* its view, from its record only */
 } items_walk_t;
 
 static int items_one(const char *uuid, json_t *m, void *arg)
 {
     items_walk_t *w = arg;
-    if (w->listed && !w->listed(w->api, m))
-        return 0;
     char key[MODEL_KEY_MAX];
-    const char *v, *text = NULL;
-    size_t vlen, len = 0;
+    const char *v;
+    size_t vlen;
     int64_t rev = 0, created;
     if (model_key(key, sizeof key, w->api->store.prefix, MODEL_K_MACHINES, uuid) < 0 ||
         !api_cache_peek(&w->api->cache, key, &v, &vlen, &rev, &created))
         rev = 0;
-    if (rev)
-        text = fragments_get(w->kept, uuid, rev, &len);
-    if (!text)
-        text = fragments_put(w->kept, uuid, rev, w->item(m), &len);
-    if (text)
-        fragments_list_add(&w->list, text, len);
+    fragment_t fr;
+    int rc = 0;
+    if (!rev || !fragments_get(w->kept, uuid, rev, &fr)) /* new or changed record */
+        rc = fragments_put(w->kept, uuid, rev, w->tag ? w->tag(m) : NULL, NULL, &fr);
+    if (rc == 0 && w->listed && !w->listed(w->api, fr.tag))
+        return 0;
+    if (rc == 0 && !fr.text)
+        rc = fragments_put(w->kept, uuid, rev, fr.tag, w->item(m), &fr);
+    if (rc == 0)
+        fragments_list_add(&w->list, fr.text, fr.len);
     else
-        w->list.err = -ENOMEM;
+        w->list.err = rc;
     return 0;
 }
 
@@ -306,12 +311,17 @@ static int role_one(const char *mac, json_t *schedule, void *arg)
     return 0;
 }
 
-/* Available: a boot interface, no schedule (checked at every request;
- * the item itself depends on the machine record only). */
-static bool available_listed(api_t *api, json_t *m)
+/* Available: a boot interface (the tag is its machine's boot MAC, "" when
+ * there is none) and no schedule, checked at every request. */
+static const char *available_tag(json_t *m)
 {
     const char *mac = json_string_value(json_object_get(m, "boot_mac"));
-    return model_rec_boot_iface(m) && mac && !api_cache_get(&api->cache, MODEL_K_SCHEDULES, mac);
+    return model_rec_boot_iface(m) && mac ? mac : "";
+}
+
+static bool available_listed(api_t *api, const char *tag)
+{
+    return tag[0] && !api_cache_has(&api->cache, MODEL_K_SCHEDULES, tag);
 }
 
 static json_t *available_item(json_t *m)
@@ -328,6 +338,7 @@ static void scheduler_sub(http_request_t *req, void *data)
         json_decref(w.out);
         items_walk_t iw = {.api = api,
                            .kept = api->available_items,
+                           .tag = available_tag,
                            .listed = available_listed,
                            .item = available_item};
         answer_items(req, &iw);
