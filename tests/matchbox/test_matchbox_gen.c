@@ -404,6 +404,18 @@ static void test_determinism(void)
     model_sync_files_free(&od);
 }
 
+/* The example's M03, M02, M01 (control plane), M04 (node), then `extra`
+ * as a node: 5 entries, nothing recorded. */
+static void example_inputs(model_sync_machine_t in[5], model_machine_t *extra)
+{
+    const model_sync_machine_t v[5] = {{fx[3], CP, 0, 0, NULL},
+                                       {fx[2], CP, 0, 0, NULL},
+                                       {fx[1], CP, 0, 0, NULL},
+                                       {fx[4], NODE, 0, 0, NULL},
+                                       {extra, NODE, 0, 0, NULL}};
+    memcpy(in, v, sizeof v);
+}
+
 /* #7: a new machine with a lower MAC renames no group; with the name
  * indexes of a first pass fed back, it renames no machine either. */
 static void test_stable_ids(void)
@@ -411,15 +423,9 @@ static void test_stable_ids(void)
     const char *keys[1];
     model_sync_config_t c = fixture_config(keys);
     model_machine_t *low = mk1("52:54:00:00:00:01", "172.20.0.70/21", "172.20.0.1", NULL);
-    model_sync_machine_t a[] = {{fx[3], CP, 0, 0, NULL},
-                                {fx[2], CP, 0, 0, NULL},
-                                {fx[1], CP, 0, 0, NULL},
-                                {fx[4], NODE, 0, 0, NULL}};
-    model_sync_machine_t b[] = {{fx[3], CP, 0, 0, NULL},
-                                {fx[2], CP, 0, 0, NULL},
-                                {fx[1], CP, 0, 0, NULL},
-                                {fx[4], NODE, 0, 0, NULL},
-                                {low, NODE, 0, 0, NULL}};
+    model_sync_machine_t a[5], b[5];
+    example_inputs(a, low);
+    example_inputs(b, low);
     model_sync_files_t oa, ob;
     model_err_t err;
     CHECK(gen(&c, a, 4, &oa, &err) == 0);
@@ -486,11 +492,8 @@ static void test_reusing(void)
     const char *keys[1];
     model_sync_config_t c = fixture_config(keys);
     model_machine_t *low = mk1("52:54:00:00:00:01", "172.20.0.70/21", "172.20.0.1", NULL);
-    model_sync_machine_t a[] = {{fx[3], CP, 0, 0, NULL},
-                                {fx[2], CP, 0, 0, NULL},
-                                {fx[1], CP, 0, 0, NULL},
-                                {fx[4], NODE, 0, 0, NULL},
-                                {low, NODE, 0, 0, NULL}};
+    model_sync_machine_t a[5];
+    example_inputs(a, low);
     model_sync_files_t first, again;
     model_err_t err;
     CHECK(gen(&c, a, 4, &first, &err) == 0);
