@@ -124,6 +124,8 @@ static int items_one(const char *uuid, json_t *m, void *arg)
         return 0;
     if (rc == 0 && !fr.text)
         rc = fragments_put(w->kept, uuid, rev, fr.tag, w->item(m), &fr);
+    if (rc == 0 && !fr.text)
+        rc = -ENOMEM; /* the view could not be built */
     if (rc == 0)
         fragments_list_add(&w->list, fr.text, fr.len);
     else

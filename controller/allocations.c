@@ -10,7 +10,7 @@
 
 typedef struct write_s {
     etcd_client_t *client;
-    const model_store_t *st;
+    model_store_t st; /* a copy: the fence of the term that planned them */
     const sync_alloc_t *allocs;
     size_t n, next; /* allocs[next..n) are still to send */
     allocations_cb cb;
@@ -44,7 +44,7 @@ static void batch_done(const etcd_result_t *res, void *arg)
 
 static int build(const write_t *w, size_t from, size_t to, etcd_txn_t *t)
 {
-    const model_store_t *st = w->st;
+    const model_store_t *st = &w->st;
     int rc =
         etcd_txn_cmp_create(t, st->fence_key, strlen(st->fence_key), ETCD_CMP_EQUAL, st->fence_rev);
     for (size_t i = from; rc == 0 && i < to; i++) {
@@ -70,7 +70,7 @@ static int send_batch(write_t *w)
         /* The callback may run (and free w) before the call returns. */
         size_t from = w->next;
         w->next = to;
-        etcd_call_opts_t opts = {.timeout_ms = w->st->timeout_ms};
+        etcd_call_opts_t opts = {.timeout_ms = w->st.timeout_ms};
         rc = etcd_kv_txn(w->client, etcd_txn_request(t), &opts, batch_done, w);
         if (rc)
             w->next = from;
@@ -87,7 +87,8 @@ int allocations_write(etcd_client_t *client, const model_store_t *st, const sync
     write_t *w = calloc(1, sizeof(*w));
     if (!w)
         return -ENOMEM;
-    *w = (write_t){client, st, allocs, n, 0, cb, data};
+    *w = (write_t){client, *st, allocs, n, 0, cb, data};
+    w->st.batch_ = NULL; /* a copy of settings only */
     int rc = send_batch(w);
     if (rc)
         free(w);

@@ -10,7 +10,9 @@
  * cb runs exactly once, on the client's loop: err 0 and the revision of
  * the last commit, -EPERM when the fence failed, or the etcd error. A
  * failure leaves the batches before it recorded: they are valid
- * allocations the next pass keeps. The allocs must stay alive until cb runs.
+ * allocations the next pass keeps. The allocs must stay alive until cb runs;
+ * the store's prefix and fence are copied at the start, so every batch is
+ * fenced on the term that planned them.
  */
 #ifndef ENJ_ALLOCATIONS_H
 #define ENJ_ALLOCATIONS_H

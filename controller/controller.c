@@ -306,7 +306,8 @@ static void report_skipped(controller_t *c, const model_sync_files_t *f)
  * worker steps touch only the sync and the plan, never the cache. */
 typedef struct sync_run_s {
     uv_work_t work;
-    controller_t *c; /* NULL once the controller is gone: free and leave */
+    controller_t *c;   /* NULL once the controller is gone: free and leave */
+    int64_t fence_rev; /* the term it was planned in */
     sync_t *sync;
     sync_plan_t plan;
     int rc;
@@ -380,9 +381,15 @@ static void apply_done(uv_work_t *w, int status)
     workqueue_done(c->queue, KEY_SYNC, 0);
 }
 
+/* Still leading, in the term the run was planned in? */
+static bool same_term(const sync_run_t *r)
+{
+    return r->c && r->c->leading && r->c->store.fence_rev == r->fence_rev;
+}
+
 static void start_apply(sync_run_t *r)
 {
-    if (!r->c || !r->c->leading) {
+    if (!same_term(r)) {
         controller_t *c;
         if (sync_run_end(r, &c))
             workqueue_done(c->queue, KEY_SYNC, 0);
@@ -429,13 +436,13 @@ static void generate_done(uv_work_t *w, int status)
     sync_run_t *r = w->data;
     (void)status;
     controller_t *c = r->c;
-    if (r->rc == 0 && c && c->leading)
+    if (r->rc == 0 && same_term(r))
         r->rc = sync_records(r->sync, c->name, &r->plan, &r->err);
     if (r->rc) {
         sync_fail_run(r, r->rc, r->err.msg);
         return;
     }
-    if (!c || !c->leading || r->plan.n_allocs == 0) {
+    if (!same_term(r) || r->plan.n_allocs == 0) {
         start_apply(r);
         return;
     }
@@ -457,6 +464,7 @@ static void run_sync(controller_t *c)
         return;
     }
     r->c = c;
+    r->fence_rev = c->store.fence_rev;
     r->sync = c->sync;
     r->work.data = r;
     c->sync_run = r;
@@ -611,11 +619,9 @@ static int ro_collect(const char *mac, json_t *rec, void *arg)
     controller_t *c = w->c;
     if (w->not_ready_only && !json_is_false(json_object_get(rec, "ready")))
         return 0;
-    if (w->n && strcmp(w->macs[w->n - 1], mac) >= 0) {
-        for (size_t i = 0; i < w->n; i++) /* a holder that also requests */
-            if (strcmp(w->macs[i], mac) == 0)
-                return 0;
-    }
+    for (size_t i = 0; i < w->n; i++) /* seen in an earlier walk: a holder that requests */
+        if (strcmp(w->macs[i], mac) == 0)
+            return 0;
     if (w->n == w->cap) {
         size_t cap = w->cap ? w->cap * 2 : 32;
         model_rollout_node_t *nn = realloc(w->nodes, cap * sizeof(*nn));

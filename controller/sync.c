@@ -467,8 +467,8 @@ static int rebuild_one(const char *mac, json_t *schedule, void *arg)
     rebuild_t *r = arg;
     sync_memo_entry_t *e = sync_memo_carry(&r->s->memo, &r->next, mac);
     int rc = e ? fill_entry(r->s, r->cache, e, mac, schedule) : -ENOMEM;
-    if (rc <= 0)
-        r->next.n--; /* not kept (or no room) */
+    if (e && rc <= 0)
+        r->next.n--; /* appended, not kept */
     r->err = rc < 0 ? rc : 0;
     return rc < 0;
 }
@@ -508,16 +508,18 @@ static int release_stale(const char *mac, json_t *rec, void *arg)
 static int rebuild(sync_t *s, api_cache_t *cache, sync_plan_t *plan)
 {
     rebuild_t r = {.s = s, .cache = cache};
-    api_cache_foreach(cache, MODEL_K_SCHEDULES, rebuild_one, &r);
+    int rc = api_cache_foreach(cache, MODEL_K_SCHEDULES, rebuild_one, &r);
     uint64_t digest = s->memo.digest;
     sync_memo_free(&s->memo); /* entries carried over now live in next */
     s->memo = r.next;
     s->memo.digest = digest;
-    if (r.err)
-        return r.err;
+    /* An incomplete walk must not release the records of machines it did
+     * not get to. */
+    if (r.err || rc < 0)
+        return r.err ? r.err : rc;
     stale_t st = {s, plan, 0};
-    api_cache_foreach(cache, MODEL_K_ALLOCATIONS, release_stale, &st);
-    return st.err;
+    rc = api_cache_foreach(cache, MODEL_K_ALLOCATIONS, release_stale, &st);
+    return st.err ? st.err : rc < 0 ? rc : 0;
 }
 
 static int cmp_dirty(const void *a, const void *b)

@@ -97,13 +97,15 @@ static int send_alone(model_op_t *op)
 /* ---- group commit ----------------------------------------------------------- */
 
 #define BATCH_CAP 64
-#define BATCH_ETCD_OPS 120 /* etcd refuses more than 128 compares or ops */
+#define BATCH_ETCD_OPS 120       /* etcd refuses more than 128 compares or ops */
+#define BATCH_BYTES (512u << 10) /* well under etcd's 1.5 MiB per request */
 
 typedef struct batch_s {
     uv_timer_t timer; /* fires once the loop turn that filled the batch ends */
     model_store_t *st;
     model_op_t *ops[BATCH_CAP];
     size_t n, n_cmp, n_ops;
+    size_t bytes; /* the requests' packed sizes */
 } batch_t;
 
 typedef struct batch_call_s {
@@ -173,10 +175,13 @@ static void batch_done(const etcd_result_t *res, void *data)
         model_op_t *op = call->ops[i];
         op->peeked = false;
         int rc = 0;
-        if (res->err) {
+        /* etcd refused the batch as such (too big, too many operations for
+         * its limits): each write on its own may pass. */
+        bool refused = res->err == -EINVAL || res->err == -ENOSPC;
+        if (res->err && !refused) {
             model_err_set(&op->err, NULL, "etcd: %s", res->message);
             op_finish(op, res->err, 0);
-        } else if (r->succeeded) {
+        } else if (!res->err && r->succeeded) {
             op_finish(op, 0, r->header ? r->header->revision : 0);
         } else if ((rc = send_alone(op)) != 0) { /* whose guard failed? */
             op_finish(op, rc, 0);
@@ -189,19 +194,23 @@ static void batch_done(const etcd_result_t *res, void *data)
  * and writes (the requests' parts are borrowed: serialised at once). */
 static void batch_flush(batch_t *b)
 {
-    batch_call_t *call = calloc(1, sizeof(*call));
     size_t n = b->n;
-    b->n = b->n_cmp = b->n_ops = 0;
-    if (n == 1 || !call) {
+    if (n == 0)
+        return;
+    /* Taken out of the batch first: a done() below may queue new ops. */
+    model_op_t *ops[BATCH_CAP];
+    memcpy(ops, b->ops, n * sizeof(*ops));
+    b->n = b->n_cmp = b->n_ops = b->bytes = 0;
+    batch_call_t *call = n > 1 ? calloc(1, sizeof(*call)) : NULL;
+    if (!call) {
         for (size_t i = 0; i < n; i++) {
-            int rc = send_alone(b->ops[i]);
+            int rc = send_alone(ops[i]);
             if (rc)
-                op_finish(b->ops[i], rc, 0);
+                op_finish(ops[i], rc, 0);
         }
-        free(call);
         return;
     }
-    memcpy(call->ops, b->ops, n * sizeof(*b->ops));
+    memcpy(call->ops, ops, n * sizeof(*ops));
     call->n = n;
     size_t nc = 0, ns = 0;
     for (size_t i = 0; i < n; i++) {
@@ -257,9 +266,10 @@ static int batch_add(model_op_t *op)
 {
     batch_t *b = batch_of(op->store);
     const Etcdserverpb__TxnRequest *r = etcd_txn_request(op->txn);
+    size_t bytes = protobuf_c_message_get_packed_size(&r->base);
     bool fits = b && b->n < BATCH_CAP && b->n < op->store->batch_max &&
                 b->n_cmp + r->n_compare <= BATCH_ETCD_OPS &&
-                b->n_ops + r->n_success <= BATCH_ETCD_OPS;
+                b->n_ops + r->n_success <= BATCH_ETCD_OPS && b->bytes + bytes <= BATCH_BYTES;
     for (size_t i = 0; fits && i < b->n; i++)
         fits = independent(op, b->ops[i]);
     for (size_t i = 0; fits && i < r->n_success; i++)
@@ -269,6 +279,7 @@ static int batch_add(model_op_t *op)
     b->ops[b->n++] = op;
     b->n_cmp += r->n_compare;
     b->n_ops += r->n_success;
+    b->bytes += bytes;
     if (b->n == 1)
         uv_timer_start(&b->timer, batch_fired, 0, 0);
     return 0;
