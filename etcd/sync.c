@@ -125,7 +125,7 @@ int etcd_sync_get(etcd_sync_t *s, const void *key, size_t klen, Mvccpb__KeyValue
 {
     Etcdserverpb__RangeRequest req;
     etcd_range_init_key(&req, key, klen);
-    Etcdserverpb__RangeResponse *r;
+    Etcdserverpb__RangeResponse *r = NULL;
     int err = etcd_sync_range(s, &req, &r);
     if (err < 0)
         return err;

@@ -871,8 +871,8 @@ static int allocate(const model_sync_config_t *c, mnode_t **v, size_t n)
         if (v[i]->has_gw)
             a.reserved[a.n_reserved++] = (ival_t){v[i]->gw, v[i]->gw};
     }
-    uint32_t x;
-    unsigned plen;
+    uint32_t x = 0;
+    unsigned plen = 32;
     model_ipv4_parse(c->perennial_local_host_ip, &x, NULL, NULL);
     a.reserved[a.n_reserved++] = (ival_t){x, x};
     parse_range(c->kubernetes_service_cluster_ip_range, &x, &plen, NULL);
@@ -1600,8 +1600,8 @@ int model_sync_generate_reusing(const model_sync_config_t *cfg,
         if (v[i]->cp)
             cp[g.n_cp++] = v[i];
 
-    uint32_t svc;
-    unsigned svc_len;
+    uint32_t svc = 0;
+    unsigned svc_len = 32;
     parse_range(cfg->kubernetes_service_cluster_ip_range, &svc, &svc_len, NULL);
     model_ipv4_format(svc_len >= 31 ? svc : svc + 1, g.svc_ip);
 
