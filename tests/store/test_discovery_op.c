@@ -318,6 +318,36 @@ static void test_group_commit(void)
     t_log("group commit: 20 new machines in %zu Txns, all indexed", distinct);
 }
 
+/* etcd refuses a batch as such (here: more operations than its
+ * --max-txn-ops allows, though each write alone fits): every write is sent
+ * again on its own and lands. */
+static void test_refused_batch(void)
+{
+    const char *args[] = {"--max-txn-ops", "16", NULL};
+    etcd_server_t *small = t_server_start(args);
+    etcd_sync_t *c = t_client(small);
+    model_store_t gs;
+    CHECK_OK(model_store_init(&gs, etcd_sync_client(c), NULL));
+    gs.batch_max = 32;
+    model_discovery_t *d[20];
+    run_t r[20];
+    memset(r, 0, sizeof r);
+    for (int i = 0; i < 20; i++) {
+        d[i] = machine(100 + i);
+        CHECK_OK(model_discovery_op_start(&gs, &r[i].dop, d[i], on_done));
+    }
+    CHECK(t_pump_until(c, all_done, r, 20000));
+    for (int i = 0; i < 20; i++)
+        CHECKF(r[i].err == 0, "machine %d: %d %s", i, r[i].err, r[i].dop.op.err.msg);
+    for (int i = 0; i < 20; i++)
+        model_discovery_free(d[i]);
+    model_store_close(&gs);
+    t_pump(c, 2);
+    t_client_free(c);
+    t_server_free(small);
+    t_log("a batch over etcd's --max-txn-ops 16: refused whole, every write landed alone");
+}
+
 int main(void)
 {
     etcd_server_t *srv = t_server_start(NULL);
@@ -330,6 +360,7 @@ int main(void)
     test_race(srv, 0);
     test_race(srv, 32);
     test_group_commit();
+    test_refused_batch();
     t_client_free(cli);
     t_server_free(srv);
     t_log("test_discovery_op: all passed");
