@@ -23,13 +23,7 @@
 #include "api/http_server.h"
 #include "common/log.h"
 
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);               \
-            exit(1);                                                                               \
-        }                                                                                          \
-    } while (0)
+#include "../harness/check_fatal.h"
 
 #define BODY_LIMIT 4096
 

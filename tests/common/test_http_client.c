@@ -38,13 +38,7 @@
 #include "common/http_client.h"
 #include "common/log.h"
 
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);               \
-            exit(1);                                                                               \
-        }                                                                                          \
-    } while (0)
+#include "../harness/check_fatal.h"
 
 #define USER_AGENT "enj-test/1"
 #define STREAM_SIZE ((size_t)20 << 20)

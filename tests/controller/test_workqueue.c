@@ -12,13 +12,7 @@
 
 #include "workqueue.h"
 
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);               \
-            exit(1);                                                                               \
-        }                                                                                          \
-    } while (0)
+#include "../harness/check_fatal.h"
 
 static uv_loop_t loop;
 static workqueue_t *q;

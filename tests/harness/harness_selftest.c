@@ -20,13 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);               \
-            exit(1);                                                                               \
-        }                                                                                          \
-    } while (0)
+#include "check_fatal.h"
 
 #define CHECK_OK(expr)                                                                             \
     do {                                                                                           \
