@@ -313,3 +313,14 @@ char *api_discovery_body(const char *uuid, const char *mac, const char *ip, unsi
     CHECK(body != NULL);
     return body;
 }
+
+void api_discover_fixture(api_env_t *env, int i, api_resp_t *r)
+{
+    char name[64];
+    size_t n;
+    snprintf(name, sizeof name, "discovery-m%02d.json", i);
+    char *body = api_fixture(name, &n);
+    api_req(env, "POST", "/discovery", body, n, r);
+    CHECKF(r->status == 200, "%s: %ld %s", name, r->status, r->body);
+    free(body);
+}

@@ -63,6 +63,9 @@ char *api_fixture(const char *name, size_t *len);
 /* Any file, likewise. */
 char *api_fixture_path(const char *path, size_t *len);
 
+/* POSTs the fixture discovery-mNN.json (NN = i) through env; checks 200. */
+void api_discover_fixture(api_env_t *env, int i, api_resp_t *r);
+
 /* A discovery body (the M01 fixture's shape) for a machine of one boot
  * interface: uuid, mac, ip/plen, gateway; no FQDN, no LLDP. free() it. */
 char *api_discovery_body(const char *uuid, const char *mac, const char *ip, unsigned plen,

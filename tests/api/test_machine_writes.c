@@ -17,13 +17,7 @@ static api_resp_t r;
 
 static void discover(int i)
 {
-    char name[64];
-    size_t n;
-    snprintf(name, sizeof name, "discovery-m%02d.json", i);
-    char *body = api_fixture(name, &n);
-    api_req(&env, "POST", "/discovery", body, n, &r);
-    CHECKF(r.status == 200, "%s: %ld", name, r.status);
-    free(body);
+    api_discover_fixture(&env, i, &r);
 }
 
 static void post_fixture(const char *method, const char *path, const char *fixture)

@@ -105,15 +105,8 @@ static json_t *find_by(json_t *list, const char *key, const char *value)
 
 static void setup(void)
 {
-    char name[64];
-    for (int i = 1; i <= 5; i++) {
-        snprintf(name, sizeof name, "discovery-m%02d.json", i);
-        size_t n;
-        char *body = api_fixture(name, &n);
-        api_req(&env, "POST", "/discovery", body, n, &r);
-        CHECK(r.status == 200);
-        free(body);
-    }
+    for (int i = 1; i <= 5; i++)
+        api_discover_fixture(&env, i, &r);
     const char *cp = "{\"roles\": [\"etcd-member\", \"kubernetes-control-plane\"], "
                      "\"selector\": {\"mac\": \"%s\"}}";
     const char *macs[] = {"52:54:00:5b:45:35", "52:54:00:a5:24:f5", "52:54:00:e8:32:5b"};

@@ -73,13 +73,7 @@ static int env_of(const char *name)
 
 static void discover(api_env_t *via, int i)
 {
-    char name[64];
-    snprintf(name, sizeof name, "discovery-m%02d.json", i);
-    size_t n;
-    char *body = api_fixture(name, &n);
-    api_req(via, "POST", "/discovery", body, n, &r);
-    CHECKF(r.status == 200, "%s: %ld", name, r.status);
-    free(body);
+    api_discover_fixture(via, i, &r);
 }
 
 /* Waits until `n` machines have roles (through etcd), at most ms. */

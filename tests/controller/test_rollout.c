@@ -170,15 +170,8 @@ int main(int argc, char **argv)
     setenv("ENJOLIVER_ROLLOUT_MAX_HOLD_SECONDS", "3", 1);
     const char *flags[] = {"--reconcile", "true", "--matchbox-path", dir, "--lease-ttl", "2", NULL};
     api_env_start(&env, argv[1], flags);
-    for (int i = 1; i <= 5; i++) {
-        char name[64];
-        size_t n;
-        snprintf(name, sizeof name, "discovery-m%02d.json", i);
-        char *body = api_fixture(name, &n);
-        api_req(&env, "POST", "/discovery", body, n, &r);
-        CHECK(r.status == 200);
-        free(body);
-    }
+    for (int i = 1; i <= 5; i++)
+        api_discover_fixture(&env, i, &r);
     /* Nodes: M04 52:54:00:ea:6f:41, M05 52:54:00:c1:b7:89 (once scheduled). */
     const char *m04 = Q("52-54-00-ea-6f-41"), *m05 = Q("52-54-00-c1-b7-89");
     char path[128];

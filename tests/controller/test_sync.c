@@ -133,15 +133,8 @@ static const char *groups[] = {
 
 static void test_example(void)
 {
-    for (int i = 1; i <= 4; i++) {
-        char name[64];
-        snprintf(name, sizeof name, "discovery-m%02d.json", i);
-        size_t n;
-        char *body = api_fixture(name, &n);
-        api_req(&env, "POST", "/discovery", body, n, &r);
-        CHECK(r.status == 200);
-        free(body);
-    }
+    for (int i = 1; i <= 4; i++)
+        api_discover_fixture(&env, i, &r);
     for (int i = 0; i < 4; i++)
         wait_file(groups[i], 5000);
     same_as_fixture("profiles/etcd_member_kubernetes_control_plane.json",
