@@ -253,13 +253,16 @@ static void test_paused_and_killed(etcd_server_t *srv)
 {
     const char *ep = etcd_server_endpoint(srv);
     etcd_sync_t *s = t_client_ex(&ep, 1, TIMEOUT_MS, NULL, NULL);
-    CHECK_OK(etcd_sync_put(s, "down/k", 6, "v", 1, 0, NULL));
+    int64_t rev = 0;
+    CHECK_OK(etcd_sync_put(s, "down/k", 6, "v", 1, 0, &rev));
     int64_t lease = 0;
     CHECK_OK(etcd_sync_lease_grant(s, 3, &lease));
     ev_t kev = {0}, wev = {0};
     etcd_keepalive_t *ka = NULL;
     CHECK_OK(etcd_keepalive_start(etcd_sync_client(s), lease, 3, lost_cb, &kev, &ka));
-    etcd_watch_opts_t wo = {.key = "down/", .key_len = 5, .prefix = 1};
+    /* From the revision after the first put: the put below is seen even when
+     * it reaches etcd before the watch does. */
+    etcd_watch_opts_t wo = {.key = "down/", .key_len = 5, .prefix = 1, .start_revision = rev + 1};
     etcd_watch_t *w = NULL;
     CHECK_OK(etcd_watch_start(etcd_sync_client(s), &wo, watch_cb, &wev, &w));
     CHECK_OK(etcd_sync_put(s, "down/k", 6, "w", 1, 0, NULL));
