@@ -141,7 +141,7 @@ int etcd_client_new(uv_loop_t *loop, const etcd_config_t *cfg, etcd_client_t **o
     grpc_init();
     int err = make_creds(c, cfg, tls);
     if (!err)
-        err = etcd_cq_init(&c->cq, loop);
+        err = rpc_loop_init(&c->cq, loop);
     if (err) {
         client_free(c);
         grpc_shutdown();
@@ -328,7 +328,7 @@ void etcd_client_maybe_closed(etcd_client_t *c)
         return;
     etcd_cq_t *q = c->cq;
     c->cq = NULL;
-    etcd_cq_close(q, client_final, c);
+    rpc_loop_close(q, client_final, c);
 }
 
 void *etcd_result_take(const etcd_result_t *res)

@@ -6,6 +6,7 @@
 #include <grpc/byte_buffer_reader.h>
 #include <stdbool.h>
 
+#include "common/rpc_loop.h"
 #include "etcd/client.h"
 #include "etcd/lease.h"
 #include "etcd/watch.h"
@@ -38,26 +39,9 @@ static inline void etcd_list_del(etcd_list_t *n)
 }
 #define etcd_container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
-/*
- * A completion tag: every gRPC batch carries one. The completion thread
- * hands (tag, ok) to the loop, which calls tag->done.
- */
-typedef struct etcd_tag_s etcd_tag_t;
-struct etcd_tag_s {
-    void (*done)(etcd_tag_t *tag, bool ok);
-};
-
-/* cq.c: the completion-queue thread and its hand-off to the loop. */
-typedef struct etcd_cq_s etcd_cq_t;
-int etcd_cq_init(etcd_cq_t **out, uv_loop_t *loop);
-grpc_completion_queue *etcd_cq_queue(etcd_cq_t *q);
-/* Starts a batch on `call` with `tag`; counts it as pending. */
-grpc_call_error etcd_cq_start_batch(etcd_cq_t *q, grpc_call *call, const grpc_op *ops, size_t n,
-                                    etcd_tag_t *tag);
-size_t etcd_cq_pending(const etcd_cq_t *q);
-/* Shuts the queue down once nothing is pending, joins the thread, frees q,
- * then calls done on the loop. */
-void etcd_cq_close(etcd_cq_t *q, void (*done)(void *), void *data);
+/* The completion-queue thread and its hand-off to the loop: common/rpc_loop.h. */
+typedef rpc_tag_t etcd_tag_t;
+typedef rpc_loop_t etcd_cq_t;
 
 /* A method of etcd's API: full path and response type. */
 typedef struct etcd_method_s {
@@ -123,13 +107,6 @@ void etcd_client_maybe_closed(etcd_client_t *c);
 
 /* error.c */
 int etcd_status_to_errno(grpc_status_code st, const char *msg);
-
-/* codec: protobuf-c <-> gRPC byte buffers */
-grpc_byte_buffer *etcd_pack(const ProtobufCMessage *m);
-ProtobufCMessage *etcd_unpack(const ProtobufCMessageDescriptor *d, grpc_byte_buffer *bb);
-/* NUL-terminated copy of a slice, for messages. */
-char *etcd_slice_strdup(grpc_slice s);
-gpr_timespec etcd_deadline(unsigned timeout_ms);
 
 /* unary.c */
 int etcd_unary(etcd_client_t *c, const etcd_method_t *m, const ProtobufCMessage *req,

@@ -78,7 +78,7 @@ static void ls_on_message(etcd_stream_t *st, grpc_byte_buffer *bb, void *owner)
 {
     etcd_lease_stream_t *ls = owner;
     (void)st;
-    Etcdserverpb__LeaseKeepAliveResponse *r = (Etcdserverpb__LeaseKeepAliveResponse *)etcd_unpack(
+    Etcdserverpb__LeaseKeepAliveResponse *r = (Etcdserverpb__LeaseKeepAliveResponse *)rpc_unpack(
         &etcdserverpb__lease_keep_alive_response__descriptor, bb);
     if (!r)
         return;

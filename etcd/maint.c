@@ -68,7 +68,7 @@ static int write_all(int fd, const uint8_t *p, size_t n)
 static void snap_on_message(etcd_stream_t *st, grpc_byte_buffer *bb, void *owner)
 {
     snap_t *s = owner;
-    Etcdserverpb__SnapshotResponse *r = (Etcdserverpb__SnapshotResponse *)etcd_unpack(
+    Etcdserverpb__SnapshotResponse *r = (Etcdserverpb__SnapshotResponse *)rpc_unpack(
         &etcdserverpb__snapshot_response__descriptor, bb);
     if (!r) {
         s->err = -EIO;

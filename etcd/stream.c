@@ -76,7 +76,7 @@ static void stream_try_close(etcd_stream_t *st)
         int err = st->local_err;
         char *msg = NULL;
         if (!err && st->started) {
-            msg = etcd_slice_strdup(st->details);
+            msg = rpc_slice_strdup(st->details);
             err = etcd_status_to_errno(st->status, msg);
             if (!err) /* the server ended the stream cleanly */
                 err = 0;
@@ -122,7 +122,7 @@ static void stream_arm_recv(etcd_stream_t *st)
     memset(&op, 0, sizeof(op));
     op.op = GRPC_OP_RECV_MESSAGE;
     op.data.recv_message.recv_message = &st->recv_bb;
-    if (etcd_cq_start_batch(st->c->cq, st->call, &op, 1, &st->t_recv) == GRPC_CALL_OK) {
+    if (rpc_loop_start_batch(st->c->cq, st->call, &op, 1, &st->t_recv) == GRPC_CALL_OK) {
         st->inflight++;
         st->recv_armed = true;
     }
@@ -160,7 +160,7 @@ static void stream_pump_send(etcd_stream_t *st)
     free(i);
     /* sending is non-NULL for messages; a half-close uses a dummy marker
      * so that nothing else is sent after it. */
-    if (etcd_cq_start_batch(st->c->cq, st->call, &op, 1, &st->t_send) == GRPC_CALL_OK) {
+    if (rpc_loop_start_batch(st->c->cq, st->call, &op, 1, &st->t_send) == GRPC_CALL_OK) {
         st->inflight++;
         if (!st->sending)
             st->sending = grpc_raw_byte_buffer_create(NULL, 0);
@@ -192,9 +192,9 @@ static void stream_begin(etcd_stream_t *st)
 {
     etcd_client_t *c = st->c;
     grpc_channel *ch = etcd_client_channel(c, &st->endpoint);
-    st->call = grpc_channel_create_call(ch, NULL, GRPC_PROPAGATE_DEFAULTS, etcd_cq_queue(c->cq),
+    st->call = grpc_channel_create_call(ch, NULL, GRPC_PROPAGATE_DEFAULTS, rpc_loop_queue(c->cq),
                                         grpc_slice_from_static_string(st->path), NULL,
-                                        etcd_deadline(st->timeout_ms), NULL);
+                                        rpc_deadline(st->timeout_ms), NULL);
     st->started = true;
     grpc_op ops[2];
     memset(ops, 0, sizeof(ops));
@@ -203,14 +203,14 @@ static void stream_begin(etcd_stream_t *st)
     ops[0].data.send_initial_metadata.metadata = &st->token_md;
     ops[1].op = GRPC_OP_RECV_INITIAL_METADATA;
     ops[1].data.recv_initial_metadata.recv_initial_metadata = &st->init_md;
-    if (etcd_cq_start_batch(c->cq, st->call, ops, 2, &st->t_start) == GRPC_CALL_OK)
+    if (rpc_loop_start_batch(c->cq, st->call, ops, 2, &st->t_start) == GRPC_CALL_OK)
         st->inflight++;
     memset(ops, 0, sizeof(ops));
     ops[0].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
     ops[0].data.recv_status_on_client.trailing_metadata = &st->trail_md;
     ops[0].data.recv_status_on_client.status = &st->status;
     ops[0].data.recv_status_on_client.status_details = &st->details;
-    if (etcd_cq_start_batch(c->cq, st->call, ops, 1, &st->t_status) == GRPC_CALL_OK) {
+    if (rpc_loop_start_batch(c->cq, st->call, ops, 1, &st->t_status) == GRPC_CALL_OK) {
         st->inflight++;
     } else {
         st->status_done = true;
@@ -262,7 +262,7 @@ int etcd_stream_open(etcd_client_t *c, const char *path, unsigned timeout_ms,
     grpc_metadata_array_init(&st->init_md);
     grpc_metadata_array_init(&st->trail_md);
     etcd_list_add_tail(&c->streams, &st->link);
-    if ((first && stream_enqueue(st, etcd_pack(first)) < 0) ||
+    if ((first && stream_enqueue(st, rpc_pack(first)) < 0) ||
         (half_close && stream_enqueue(st, NULL) < 0)) {
         st->closed = st->detached = true;
         stream_free(st);
@@ -298,7 +298,7 @@ int etcd_stream_send(etcd_stream_t *st, const ProtobufCMessage *m)
 {
     if (st->closed || st->cancel_wanted || st->status_done)
         return -ECANCELED;
-    return stream_enqueue(st, etcd_pack(m));
+    return stream_enqueue(st, rpc_pack(m));
 }
 
 int etcd_stream_close_send(etcd_stream_t *st)

@@ -126,11 +126,11 @@ static void unary_done(etcd_tag_t *tag, bool ok)
     int err = 0;
     ProtobufCMessage *resp = NULL;
     if (u->status == GRPC_STATUS_OK && u->recv) {
-        resp = etcd_unpack(u->m->response, u->recv);
+        resp = rpc_unpack(u->m->response, u->recv);
         if (!resp)
             err = -EIO, msg = strdup("malformed response from etcd");
     } else {
-        msg = etcd_slice_strdup(u->details);
+        msg = rpc_slice_strdup(u->details);
         err = u->status == GRPC_STATUS_OK ? -EIO : etcd_status_to_errno(u->status, msg);
     }
     unary_reset_attempt(u);
@@ -170,9 +170,9 @@ static void unary_attempt(unary_t *u)
     }
     u->attempt++;
     grpc_channel *ch = etcd_client_channel(c, &u->endpoint);
-    u->call = grpc_channel_create_call(ch, NULL, GRPC_PROPAGATE_DEFAULTS, etcd_cq_queue(c->cq),
+    u->call = grpc_channel_create_call(ch, NULL, GRPC_PROPAGATE_DEFAULTS, rpc_loop_queue(c->cq),
                                        grpc_slice_from_static_string(u->m->path), NULL,
-                                       etcd_deadline((unsigned)(u->deadline_at - now)), NULL);
+                                       rpc_deadline((unsigned)(u->deadline_at - now)), NULL);
     grpc_slice s = grpc_slice_ref(u->request);
     u->send_bb = grpc_raw_byte_buffer_create(&s, 1);
     grpc_slice_unref(s);
@@ -194,7 +194,7 @@ static void unary_attempt(unary_t *u)
     ops[5].data.recv_status_on_client.trailing_metadata = &u->trail_md;
     ops[5].data.recv_status_on_client.status = &u->status;
     ops[5].data.recv_status_on_client.status_details = &u->details;
-    if (etcd_cq_start_batch(c->cq, u->call, ops, 6, &u->tag) != GRPC_CALL_OK) {
+    if (rpc_loop_start_batch(c->cq, u->call, ops, 6, &u->tag) != GRPC_CALL_OK) {
         unary_reset_attempt(u);
         unary_finish(u, -EIO, "gRPC refused the call batch", NULL);
     }

@@ -223,7 +223,7 @@ static void ws_on_message(etcd_stream_t *st, grpc_byte_buffer *bb, void *owner)
     etcd_watch_stream_t *ws = owner;
     (void)st;
     Etcdserverpb__WatchResponse *r =
-        (Etcdserverpb__WatchResponse *)etcd_unpack(&etcdserverpb__watch_response__descriptor, bb);
+        (Etcdserverpb__WatchResponse *)rpc_unpack(&etcdserverpb__watch_response__descriptor, bb);
     if (!r)
         return;
     ws->failures = 0;
