@@ -23,6 +23,7 @@ int api_new(uv_loop_t *loop, etcd_client_t *etcd, const api_config_t *cfg, http_
     api->sync_notify_ttl = cfg ? cfg->sync_notify_ttl : API_SYNC_NOTIFY_TTL_DEFAULT;
     snprintf(api->api_uri, sizeof api->api_uri, "%s",
              cfg && cfg->api_uri ? cfg->api_uri : "http://127.0.0.1:5000");
+    snprintf(api->replica, sizeof api->replica, "%s", cfg && cfg->replica ? cfg->replica : "");
     snprintf(api->backup_dir, sizeof api->backup_dir, "%s",
              cfg && cfg->backup_dir ? cfg->backup_dir : "./var/backups");
     snprintf(api->matchbox_uri, sizeof api->matchbox_uri, "%s",
@@ -145,12 +146,18 @@ static bool same_secret(const char *a, const char *b)
     return diff == 0;
 }
 
+bool api_admin_token_ok(api_t *api, const char *authorization)
+{
+    return !api->admin_token || (authorization && strncmp(authorization, "Bearer ", 7) == 0 &&
+                                 same_secret(authorization + 7, api->admin_token));
+}
+
 bool api_admin_ok(api_t *api, http_request_t *req)
 {
     if (!api->admin_token)
         return true;
     const char *h = http_request_header(req, "Authorization");
-    if (h && strncmp(h, "Bearer ", 7) == 0 && same_secret(h + 7, api->admin_token))
+    if (api_admin_token_ok(api, h))
         return true;
     http_request_add_header(req, "WWW-Authenticate", "Bearer realm=\"enjoliver\"");
     http_request_respond_error(req, 401,
@@ -162,7 +169,8 @@ bool api_admin_ok(api_t *api, http_request_t *req)
 void api_wrote(api_t *api, http_request_t *req, int64_t revision)
 {
     char rev[32];
-    api_cache_wrote(&api->cache, revision);
+    if (api)
+        api_cache_wrote(&api->cache, revision);
     snprintf(rev, sizeof rev, "%lld", (long long)revision);
     http_request_add_header(req, "X-Etcd-Revision", rev);
 }

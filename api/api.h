@@ -43,6 +43,8 @@ typedef struct api_config_s {
      * /lifecycle/rolling/..., POST /backup/db) need
      * "Authorization: Bearer <token>". Copied. */
     const char *admin_token;
+    /* This replica's name (Health.Check); NULL = "". Copied. */
+    const char *replica;
     /* What GET /configs shows (secrets already redacted); borrowed ref. */
     json_t *config_json;
 } api_config_t;
@@ -62,6 +64,19 @@ void api_set_leadership(api_t *api, const char *leader, int is_leader);
 /* More Prometheus text for /metrics (the controller's); fn returns a
  * malloc'ed string or NULL. */
 void api_set_extra_metrics(api_t *api, char *(*fn)(void *data), void *data);
+
+/* The gRPC API (proto/enjoliver/v1/enjoliver.proto) on the same loop. */
+typedef struct api_grpc_config_s {
+    const char *host;   /* NULL = "127.0.0.1" */
+    unsigned port;      /* 0 = any free port (api_grpc_port() tells) */
+    const char *tls_cert_file, *tls_key_file; /* PEM; both or neither */
+} api_grpc_config_t;
+/* 0, -EADDRINUSE, -EINVAL (TLS files), -ENOMEM. */
+int api_grpc_start(api_t *api, const api_grpc_config_t *cfg);
+unsigned api_grpc_port(const api_t *api);
+/* Ends every call (watches get UNAVAILABLE) and stops listening; done runs
+ * once gRPC let go of everything. Before api_stop(). */
+void api_grpc_close(api_t *api, void (*done)(void *), void *data);
 
 /* Stops reading etcd; call before the client closes. */
 void api_stop(api_t *api);

@@ -28,13 +28,15 @@
 #define K_LOCK_BACKUP "locks/backup"
 #define BACKUP_LOCK_TTL_S 300
 
+/* One backup, whoever asked (POST /backup/db, Backups.Create). */
 typedef struct backup_s {
     api_t *api;
-    http_request_t *req;
     int64_t lease;
     int64_t t0_ms, locked_ms;
     char path[1024];
     char key[MODEL_KEY_MAX];
+    api_backup_cb done;
+    void *data;
 } backup_t;
 
 static void ignore(const etcd_result_t *res, void *data)
@@ -42,72 +44,61 @@ static void ignore(const etcd_result_t *res, void *data)
     (void)res, (void)data;
 }
 
-static void backup_end(backup_t *b)
+static void backup_end(backup_t *b, const api_backup_result_t *res)
 {
     if (b->lease) /* revoking the lease deletes the lock key with it */
         etcd_lease_revoke(b->api->etcd, b->lease, NULL, ignore, NULL);
+    b->done(res, b->data);
     free(b);
 }
 
-static json_t *answer_base(backup_t *b, bool locked)
+static void backup_failed(backup_t *b, int err, const char *msg)
 {
-    return json_pack("{s:b, s:b, s:s, s:s, s:n, s:s, s:n, s:I, s:b}", "copy", 0, "upload", 0,
-                     "source_fs", "etcd", "bucket_name", "", "bucket_uri", "dest_fs", b->path,
-                     "dest_s3", "ts", (json_int_t)(b->t0_ms / 1000 + 1), "already_locked", locked);
+    api_backup_result_t res = {.err = err, .message = msg, .t0_ms = b->t0_ms};
+    backup_end(b, &res);
 }
 
 static void snapshot_done(const etcd_result_t *res, void *data)
 {
     backup_t *b = data;
     if (res->err) {
-        api_reply_write_error(b->req, res->err, res->message);
-        backup_end(b);
+        backup_failed(b, res->err, res->message);
         return;
     }
     const etcd_snapshot_info_t *info = res->response;
-    int64_t now = model_now_ms();
-    json_t *a = answer_base(b, false);
-    json_object_set_new(a, "copy", json_true());
-    json_object_set_new(a, "path", json_string(info->path));
-    json_object_set_new(a, "size", json_integer((json_int_t)info->size));
-    json_object_set_new(a, "revision", json_integer(info->revision));
-    json_object_set_new(a, "backup_duration", json_real((double)(now - b->locked_ms) / 1000.0));
-    json_object_set_new(a, "lock_duration", json_real((double)(b->locked_ms - b->t0_ms) / 1000.0));
-    http_request_respond_json(b->req, 200, a);
-    backup_end(b);
+    api_backup_result_t r = {.path = info->path,
+                             .size = info->size,
+                             .revision = info->revision,
+                             .t0_ms = b->t0_ms,
+                             .locked_ms = b->locked_ms,
+                             .done_ms = model_now_ms()};
+    backup_end(b, &r);
 }
 
 static void locked(const etcd_result_t *res, void *data)
 {
     backup_t *b = data;
     if (res->err) {
-        api_reply_write_error(b->req, res->err, res->message);
-        backup_end(b);
+        backup_failed(b, res->err, res->message);
         return;
     }
     const Etcdserverpb__TxnResponse *r = res->response;
     if (!r->succeeded) {
-        json_t *a = answer_base(b, true);
-        json_object_set_new(a, "dest_fs", json_null());
-        api_reply_error_with(b->req, 409, "another backup is running", a);
-        backup_end(b);
+        backup_failed(b, -EBUSY, "another backup is running");
         return;
     }
     b->locked_ms = model_now_ms();
     etcd_call_opts_t o = {.timeout_ms = 10 * 60 * 1000};
     int rc = etcd_maint_snapshot(b->api->etcd, b->path, &o, snapshot_done, b);
-    if (rc) {
-        api_reply_write_error(b->req, rc, NULL);
-        backup_end(b);
-    }
+    if (rc)
+        backup_failed(b, rc, NULL);
 }
 
 static void lease_granted(const etcd_result_t *res, void *data)
 {
     backup_t *b = data;
     if (res->err) {
-        api_reply_write_error(b->req, res->err, res->message);
-        backup_end(b);
+        backup_failed(b, res->err, res->message);
         return;
     }
     b->lease = ((const Etcdserverpb__LeaseGrantResponse *)res->response)->id;
@@ -125,10 +116,59 @@ static void lease_granted(const etcd_result_t *res, void *data)
     rc = rc ? rc : etcd_kv_txn(b->api->etcd, etcd_txn_request(t), NULL, locked, b);
     free(text);
     etcd_txn_free(t);
-    if (rc) {
-        api_reply_write_error(b->req, rc, NULL);
-        backup_end(b);
+    if (rc)
+        backup_failed(b, rc, NULL);
+}
+
+int api_backup_start(api_t *api, api_backup_cb done, void *data)
+{
+    backup_t *b = calloc(1, sizeof(*b));
+    if (!b)
+        return -ENOMEM;
+    b->api = api;
+    b->done = done;
+    b->data = data;
+    b->t0_ms = model_now_ms();
+    snprintf(b->path, sizeof b->path, "%s/enjoliver-etcd-%lld.db", api->backup_dir,
+             (long long)b->t0_ms);
+    model_key(b->key, sizeof b->key, api->store.prefix, K_LOCK_BACKUP, "");
+    int rc = etcd_lease_grant(api->etcd, BACKUP_LOCK_TTL_S, 0, NULL, lease_granted, b);
+    if (rc)
+        free(b);
+    return rc;
+}
+
+/* ---- POST /backup/db ---------------------------------------------------- */
+
+static json_t *answer_base(const api_backup_result_t *r, bool locked)
+{
+    return json_pack("{s:b, s:b, s:s, s:s, s:n, s:s, s:n, s:I, s:b}", "copy", 0, "upload", 0,
+                     "source_fs", "etcd", "bucket_name", "", "bucket_uri", "dest_fs",
+                     r->path ? r->path : "", "dest_s3", "ts", (json_int_t)(r->t0_ms / 1000 + 1),
+                     "already_locked", locked);
+}
+
+static void backed_up(const api_backup_result_t *r, void *data)
+{
+    http_request_t *req = data;
+    if (r->err == -EBUSY) {
+        json_t *a = answer_base(r, true);
+        json_object_set_new(a, "dest_fs", json_null());
+        api_reply_error_with(req, 409, r->message, a);
+        return;
     }
+    if (r->err) {
+        api_reply_write_error(req, r->err, r->message);
+        return;
+    }
+    json_t *a = answer_base(r, false);
+    json_object_set_new(a, "copy", json_true());
+    json_object_set_new(a, "size", json_integer((json_int_t)r->size));
+    json_object_set_new(a, "revision", json_integer(r->revision));
+    json_object_set_new(a, "path", json_string(r->path));
+    json_object_set_new(a, "backup_duration", json_real((double)(r->done_ms - r->locked_ms) / 1000.0));
+    json_object_set_new(a, "lock_duration", json_real((double)(r->locked_ms - r->t0_ms) / 1000.0));
+    http_request_respond_json(req, 200, a);
 }
 
 static void backup_db(http_request_t *req, void *data)
@@ -136,22 +176,9 @@ static void backup_db(http_request_t *req, void *data)
     api_t *api = data;
     if (!api_admin_ok(api, req))
         return;
-    backup_t *b = calloc(1, sizeof(*b));
-    if (!b) {
-        http_request_respond_error(req, 500, "out of memory");
-        return;
-    }
-    b->api = api;
-    b->req = req;
-    b->t0_ms = model_now_ms();
-    snprintf(b->path, sizeof b->path, "%s/enjoliver-etcd-%lld.db", api->backup_dir,
-             (long long)b->t0_ms);
-    model_key(b->key, sizeof b->key, api->store.prefix, K_LOCK_BACKUP, "");
-    int rc = etcd_lease_grant(api->etcd, BACKUP_LOCK_TTL_S, 0, NULL, lease_granted, b);
-    if (rc) {
+    int rc = api_backup_start(api, backed_up, req);
+    if (rc)
         api_reply_write_error(req, rc, NULL);
-        free(b);
-    }
 }
 
 /* ---- GET /backup/export ------------------------------------------------- */

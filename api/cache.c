@@ -28,6 +28,14 @@ bool api_cache_kept_raw(const api_cache_t *c, const char *key)
     return false;
 }
 
+static void notify(api_cache_t *c, const char *key, const etcd_mirror_event_t *ev)
+{
+    if (c->changed)
+        c->changed(key, c->changed_data);
+    if (c->observe)
+        c->observe(key, ev->revision, ev->type == ETCD_MIRROR_DELETE, c->observe_data);
+}
+
 static void on_change(etcd_mirror_t *m, const etcd_mirror_event_t *ev, void *data)
 {
     (void)m;
@@ -38,13 +46,11 @@ static void on_change(etcd_mirror_t *m, const etcd_mirror_event_t *ev, void *dat
     const char *key = (const char *)ev->key;
     if (ev->type == ETCD_MIRROR_DELETE) {
         json_object_del(c->values, key);
-        if (c->changed)
-            c->changed(key, c->changed_data);
+        notify(c, key, ev);
         return;
     }
     if (api_cache_kept_raw(c, key)) {
-        if (c->changed)
-            c->changed(key, c->changed_data);
+        notify(c, key, ev);
         return;
     }
     json_t *v = json_loadb((const char *)ev->entry->value, ev->entry->value_len, 0, NULL);
@@ -57,8 +63,7 @@ static void on_change(etcd_mirror_t *m, const etcd_mirror_event_t *ev, void *dat
         return;
     }
     json_object_set_new(c->values, key, v);
-    if (c->changed)
-        c->changed(key, c->changed_data);
+    notify(c, key, ev);
 }
 
 static void on_synced(etcd_mirror_t *m, int64_t revision, void *data)
@@ -72,6 +77,8 @@ static void on_synced(etcd_mirror_t *m, int64_t revision, void *data)
 #endif
     if (c->changed)
         c->changed("", c->changed_data);
+    if (c->observe_synced)
+        c->observe_synced(revision, c->observe_data);
 }
 
 static void on_error(etcd_mirror_t *m, int err, const char *message, void *data)

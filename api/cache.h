@@ -34,6 +34,11 @@ typedef struct api_cache_s {
      * the cache has applied it) and of every (re)sync. */
     void (*changed)(const char *key, void *data);
     void *changed_data;
+    /* A second one (the gRPC watches' hub): each change with its revision
+     * (a delete's; a put's mod revision), and each (re)sync's revision. */
+    void (*observe)(const char *key, int64_t revision, bool deleted, void *data);
+    void (*observe_synced)(int64_t revision, void *data);
+    void *observe_data;
 } api_cache_t;
 
 int api_cache_start(api_cache_t *c, etcd_client_t *etcd, const char *prefix);

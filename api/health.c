@@ -14,7 +14,8 @@
 #define DEFAULT_CACHE_MS 1000u
 
 typedef struct waiter_s {
-    http_request_t *req;
+    health_cb fn;
+    void *data;
     struct waiter_s *next;
 } waiter_t;
 
@@ -44,8 +45,9 @@ struct health_s {
     int is_leader, leadership_known;
 };
 
-static void respond(health_t *h, http_request_t *req)
+static void respond(health_t *h, void *data)
 {
+    http_request_t *req = data;
     int ok = h->etcd_ok;
     json_t *body = json_pack("{s:b, s:b, s:b}", "etcd", ok, "db", ok, "flask", 1);
     if (h->matchbox) {
@@ -101,7 +103,7 @@ static void round_done(health_t *h)
     h->waiters = NULL;
     while (w != NULL) {
         waiter_t *next = w->next;
-        respond(h, w->req);
+        w->fn(h, w->data);
         free(w);
         w = next;
     }
@@ -175,24 +177,19 @@ static void probe_matchbox(health_t *h)
     probe(h, "/ignition?mac=00-00-00-00-00-00", &h->ignition_ok, 2);
 }
 
-void health_handle_healthz(http_request_t *req, void *data)
+int health_check(health_t *h, health_cb fn, void *data)
 {
-    health_t *h = data;
     if (!h->probing && h->have_result && uv_now(h->loop) - h->result_ms < h->cache_ms) {
-        respond(h, req);
-        return;
+        fn(h, data);
+        return 0;
     }
     waiter_t *w = malloc(sizeof *w);
-    if (w == NULL) {
-        http_request_respond_error(req, 500, "out of memory");
-        return;
-    }
-    w->req = req;
-    w->next = h->waiters;
+    if (w == NULL)
+        return -ENOMEM;
+    *w = (waiter_t){fn, data, h->waiters};
     h->waiters = w;
-    if (h->probing) {
-        return;
-    }
+    if (h->probing)
+        return 0;
     etcd_call_opts_t opts = {.timeout_ms = h->probe_timeout_ms};
     h->probing = 1;
     h->pending = 1;
@@ -201,6 +198,34 @@ void health_handle_healthz(http_request_t *req, void *data)
     int rc = etcd_maint_status(h->client, &opts, on_status, h);
     if (rc != 0)
         record(h, 0, rc, etcd_strerror(rc));
+    return 0;
+}
+
+void health_handle_healthz(http_request_t *req, void *data)
+{
+    if (health_check(data, respond, req) != 0)
+        http_request_respond_error(req, 500, "out of memory");
+}
+
+int health_etcd_ok(const health_t *h)
+{
+    return h->etcd_ok;
+}
+
+int health_matchbox_ok(const health_t *h)
+{
+    if (!h->matchbox)
+        return 1;
+    int ok = h->ipxe_ok && h->ignition_ok;
+    for (size_t i = 0; i < N_PATHS; i++)
+        ok &= h->path_ok[i];
+    return ok;
+}
+
+const char *health_leader(const health_t *h, int *is_leader)
+{
+    *is_leader = h->is_leader;
+    return h->leader;
 }
 
 int health_new(uv_loop_t *loop, etcd_client_t *client, const health_config_t *cfg, health_t **out)
@@ -244,7 +269,8 @@ void health_free(health_t *h)
     waiter_t *w = h->waiters;
     while (w != NULL) {
         waiter_t *next = w->next;
-        http_request_respond_error(w->req, 503, "shutting down");
+        h->etcd_ok = 0; /* what the waiter learns: not healthy */
+        w->fn(h, w->data);
         free(w);
         w = next;
     }

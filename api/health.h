@@ -46,6 +46,17 @@ typedef struct health_config_s {
  * pending probes then complete with -ECANCELED and answer their waiters). */
 int health_new(uv_loop_t *loop, etcd_client_t *client, const health_config_t *cfg, health_t **out);
 
+/* Calls fn(h, data) with a fresh enough result: now, or once the probes
+ * of a new round are in (or from health_free: not healthy). Read the
+ * result with the accessors below, during the call. 0 or -ENOMEM. */
+typedef void (*health_cb)(health_t *h, void *data);
+int health_check(health_t *h, health_cb fn, void *data);
+int health_etcd_ok(const health_t *h);
+/* Every matchbox probe succeeded (1 when no matchbox is configured). */
+int health_matchbox_ok(const health_t *h);
+/* The leading replica's name ("" when none or not known yet). */
+const char *health_leader(const health_t *h, int *is_leader);
+
 /* The http_handler_fn of GET /healthz; data = the health_t. */
 void health_handle_healthz(http_request_t *req, void *data);
 

@@ -209,22 +209,116 @@ static void assets(http_request_t *req, void *data)
 
 /* ---- POST /lifecycle/ignition/<q> -------------------------------------------- */
 
+/* The decision, shared with the gRPC Lifecycle.ReportIgnition: fetch what
+ * matchbox serves the node, compare digests, record the report. */
 typedef struct report_s {
     model_machine_op_t op; /* first */
     api_t *api;
-    http_request_t *req;
     json_t *running; /* what the node runs */
     char mac[MODEL_MAC_LEN + 1];
     char digest[MODEL_DIGEST_LEN + 1];
     char *query;
+    api_ignition_cb done;
+    void *data;
 } report_t;
 
-static void report_free(report_t *r)
+static void report_end(report_t *r, const api_ignition_result_t *res)
 {
+    r->done(res, r->data);
     free(r->query);
     json_decref(r->running);
     free(r);
 }
+
+static void report_stored(model_machine_op_t *op, int err, int64_t revision)
+{
+    report_t *r = (report_t *)op;
+    api_ignition_result_t res = {.err = err, .message = op->mop.op.err.msg};
+    if (err == -ENOENT) {
+        res.outcome = API_IGNITION_UNKNOWN_MAC;
+    } else if (err) {
+        res.outcome = API_IGNITION_WRITE_FAILED;
+    } else {
+        api_cache_wrote(&r->api->cache, revision);
+        res.outcome = API_IGNITION_RECORDED;
+        res.up_to_date = op->up_to_date;
+        res.revision = revision;
+    }
+    report_end(r, &res);
+}
+
+static void desired_fetched(const http_response_t *hres, void *data)
+{
+    report_t *r = data;
+    api_ignition_result_t res = {.err = hres->err};
+    char msg[512];
+    if (hres->err) {
+        snprintf(msg, sizeof msg, "matchbox does not answer: %s", hres->error);
+        res.outcome = API_IGNITION_MATCHBOX_FAILED;
+        res.message = msg;
+        report_end(r, &res);
+        return;
+    }
+    json_t *desired = hres->status == 200 ? json_loadb(hres->body, hres->body_len, 0, NULL) : NULL;
+    if (!desired) {
+        res.outcome = API_IGNITION_NOT_IGNITION;
+        res.message = "matchbox did not answer this query with an Ignition JSON";
+        report_end(r, &res);
+        return;
+    }
+    /* Equal JSON values: object key order ignored, array order kept. */
+    char desired_digest[MODEL_DIGEST_LEN + 1];
+    int drc = model_rec_digest(desired, desired_digest);
+    json_decref(desired);
+    if (drc || model_rec_digest(r->running, r->digest) != 0) {
+        res.outcome = API_IGNITION_INTERNAL;
+        res.message = "cannot digest the Ignition";
+        report_end(r, &res);
+        return;
+    }
+    r->op.up_to_date = strcmp(desired_digest, r->digest) == 0;
+    r->op.running_digest = r->digest;
+    r->op.query = r->query;
+    r->op.kind = MODEL_OP_IGNITION_REPORT;
+    int rc = model_machine_op_start(&r->api->store, &r->op, r->mac, report_stored);
+    if (rc) {
+        res = (api_ignition_result_t){
+            .outcome = API_IGNITION_WRITE_FAILED, .err = rc, .message = "cannot start the write"};
+        report_end(r, &res);
+    }
+}
+
+int api_ignition_report(api_t *api, const char *mac, const char *query, json_t *running,
+                        api_ignition_cb done, void *data)
+{
+    if (!api->matchbox) {
+        json_decref(running);
+        return -ENXIO;
+    }
+    report_t *r = calloc(1, sizeof(*r));
+    if (!r || !(r->query = strdup(query))) {
+        free(r);
+        json_decref(running);
+        return -ENOMEM;
+    }
+    r->running = running;
+    r->api = api;
+    r->done = done;
+    r->data = data;
+    snprintf(r->mac, sizeof r->mac, "%s", mac);
+    char url[4096];
+    snprintf(url, sizeof url, "%s/ignition?%s", api->matchbox_uri, query);
+    http_client_req_t hr = {.url = url};
+    int rc = http_client_request(api->matchbox, &hr, desired_fetched, r, NULL);
+    if (rc) {
+        free(r->query);
+        json_decref(r->running);
+        free(r);
+    }
+    return rc;
+}
+
+/* ---- POST /lifecycle/ignition/<q> -------------------------------------------- */
 
 static void report_message(http_request_t *req, unsigned status, const char *message,
                            const char *error)
@@ -237,52 +331,32 @@ static void report_message(http_request_t *req, unsigned status, const char *mes
     http_request_respond_json(req, status, body);
 }
 
-static void report_stored(model_machine_op_t *op, int err, int64_t revision)
+static void report_answered(const api_ignition_result_t *res, void *data)
 {
-    report_t *r = (report_t *)op;
-    if (err == -ENOENT) {
-        report_message(r->req, 406, "Unknown", op->mop.op.err.msg);
-    } else if (err) {
-        api_reply_write_error(r->req, err, op->mop.op.err.msg);
-    } else {
-        api_wrote(r->api, r->req, revision);
-        report_message(r->req, op->up_to_date ? 200 : 210,
-                       op->up_to_date ? "Up-to-date" : "Outdated", NULL);
-    }
-    report_free(r);
-}
-
-static void desired_fetched(const http_response_t *res, void *data)
-{
-    report_t *r = data;
-    if (res->err) {
-        matchbox_failed(r->req, res);
-        report_free(r);
-        return;
-    }
-    json_t *desired = res->status == 200 ? json_loadb(res->body, res->body_len, 0, NULL) : NULL;
-    if (!desired) {
-        report_message(r->req, 406, "MatchboxValueError",
-                       "matchbox did not answer this query with an Ignition JSON");
-        report_free(r);
-        return;
-    }
-    /* Equal JSON values: object key order ignored, array order kept. */
-    char desired_digest[MODEL_DIGEST_LEN + 1];
-    int drc = model_rec_digest(desired, desired_digest);
-    json_decref(desired);
-    if (drc || model_rec_digest(r->running, r->digest) != 0) {
-        http_request_respond_error(r->req, 500, "cannot digest the Ignition");
-        report_free(r);
-        return;
-    }
-    r->op.up_to_date = strcmp(desired_digest, r->digest) == 0;
-    r->op.running_digest = r->digest;
-    r->op.query = r->query;
-    r->op.kind = MODEL_OP_IGNITION_REPORT;
-    if (model_machine_op_start(&r->api->store, &r->op, r->mac, report_stored) != 0) {
-        http_request_respond_error(r->req, 500, "cannot start the write");
-        report_free(r);
+    http_request_t *req = data;
+    char rev[32];
+    switch (res->outcome) {
+    case API_IGNITION_RECORDED:
+        snprintf(rev, sizeof rev, "%lld", (long long)res->revision);
+        http_request_add_header(req, "X-Etcd-Revision", rev);
+        report_message(req, res->up_to_date ? 200 : 210,
+                       res->up_to_date ? "Up-to-date" : "Outdated", NULL);
+        break;
+    case API_IGNITION_UNKNOWN_MAC:
+        report_message(req, 406, "Unknown", res->message);
+        break;
+    case API_IGNITION_NOT_IGNITION:
+        report_message(req, 406, "MatchboxValueError", res->message);
+        break;
+    case API_IGNITION_MATCHBOX_FAILED:
+        http_request_respond_error(
+            req, res->err == -ETIMEDOUT ? 504 : res->err == -ECANCELED ? 503 : 502, res->message);
+        break;
+    case API_IGNITION_WRITE_FAILED:
+        api_reply_write_error(req, res->err, res->message);
+        break;
+    default:
+        http_request_respond_error(req, 500, res->message);
     }
 }
 
@@ -298,37 +372,20 @@ static void lifecycle_ignition(http_request_t *req, void *data)
     }
     const char *q = http_request_rest(req);
     model_err_t err = {{0}};
-    report_t *r = calloc(1, sizeof(*r));
-    if (!r) {
+    char mac[MODEL_MAC_LEN + 1];
+    if (model_query_mac(q, strlen(q), mac, &err) != 0) {
         json_decref(running);
-        http_request_respond_error(req, 500, "out of memory");
-        return;
-    }
-    r->running = running;
-    r->api = api;
-    r->req = req;
-    r->query = strdup(http_request_rest(req));
-    if (!r->query) {
-        http_request_respond_error(req, 500, "out of memory");
-        report_free(r);
-        return;
-    }
-    if (model_query_mac(q, strlen(q), r->mac, &err) != 0) {
         report_message(req, 406, "Unknown", err.msg);
-        report_free(r);
         return;
     }
     if (!matchbox_configured(api, req)) {
-        report_free(r);
+        json_decref(running);
         return;
     }
-    char url[4096];
-    snprintf(url, sizeof url, "%s/ignition?%s", api->matchbox_uri, q);
-    http_client_req_t hr = {.url = url};
-    if (http_client_request(api->matchbox, &hr, desired_fetched, r, NULL) != 0) {
-        http_request_respond_error(req, 503, "cannot reach matchbox");
-        report_free(r);
-    }
+    int rc = api_ignition_report(api, mac, q, running, report_answered, req);
+    if (rc)
+        http_request_respond_error(req, rc == -ENOMEM ? 500 : 503,
+                                   rc == -ENOMEM ? "out of memory" : "cannot reach matchbox");
 }
 
 int api_matchbox_routes(api_t *api)

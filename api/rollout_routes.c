@@ -137,43 +137,21 @@ static json_t *object_body(http_request_t *req)
     return j;
 }
 
-/* "failed": an array of at most 32 check names of 1 to 128 bytes. */
-static bool failed_ok(json_t *failed, char *why, size_t size)
-{
-    if (!failed)
-        return true;
-    if (!json_is_array(failed) || json_array_size(failed) > 32) {
-        snprintf(why, size, "failed: must be an array of at most 32 check names");
-        return false;
-    }
-    size_t i;
-    json_t *v;
-    json_array_foreach(failed, i, v)
-    {
-        size_t n = json_string_length(v);
-        if (!json_is_string(v) || n == 0 || n > 128) {
-            snprintf(why, size, "failed[%zu]: must be a check name of 1 to 128 bytes", i);
-            return false;
-        }
-    }
-    return true;
-}
-
 static void ready_post(http_request_t *req, void *data)
 {
     json_t *j = object_body(req);
     if (!j)
         return;
     json_t *ready = json_object_get(j, "ready"), *failed = json_object_get(j, "failed");
-    char why[128];
+    model_err_t err = {{0}};
     if (!json_is_boolean(ready)) {
         json_decref(j);
         http_request_respond_error(req, 422, "ready: required, true or false");
         return;
     }
-    if (!failed_ok(failed, why, sizeof why)) {
+    if (model_ro_failed_check(failed, &err) != 0) {
         json_decref(j);
-        http_request_respond_error(req, 422, why);
+        http_request_respond_error(req, 422, err.msg);
         return;
     }
     ro_call_t *c = ro_call(req, MODEL_RO_READY);

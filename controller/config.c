@@ -207,7 +207,27 @@ static const kdef_t keys[] = {
      .flags = RESTART,
      .flag = "--listen-grpc",
      .metavar = "HOST:PORT",
-     .help = "address of the gRPC API (not served yet)"},
+     .help = "address of the gRPC API (enjoliverctl, agents);\n"
+             "port 0 = any free port (logged)"},
+    {.name = "grpc_tls_cert",
+     .type = T_STR,
+     .off = OFF(grpc_tls_cert),
+     .flags = K_NULLABLE | RESTART,
+     .check = V_FILE,
+     .flag = "--grpc-tls-cert",
+     .metavar = "PATH",
+     .help = "PEM certificate (chain) of the gRPC API; with\n"
+             "--grpc-tls-key it serves TLS only",
+     .def_doc = "none: plaintext"},
+    {.name = "grpc_tls_key",
+     .type = T_STR,
+     .off = OFF(grpc_tls_key),
+     .flags = K_NULLABLE | RESTART,
+     .check = V_FILE,
+     .flag = "--grpc-tls-key",
+     .metavar = "PATH",
+     .help = "PEM private key of --grpc-tls-cert",
+     .def_doc = "none"},
     {.name = "name",
      .type = T_STR,
      .off = OFF(name),
@@ -1741,8 +1761,17 @@ static int finish(st_t *st)
                     "etcd_cert and etcd_key go together (--etcd-cert, --etcd-key); %s is missing",
                     cfg->etcd_cert != NULL ? "etcd_key" : "etcd_cert");
     }
-    static const char *const tls[] = {"etcd_cacert", "etcd_cert", "etcd_key"};
-    for (size_t i = 0; i < 3; i++) {
+    if ((cfg->grpc_tls_cert == NULL) != (cfg->grpc_tls_key == NULL)) {
+        const char *set = cfg->grpc_tls_cert != NULL ? "grpc_tls_cert" : "grpc_tls_key";
+        src_t s = source_of(cfg, set);
+        return fail(st, &keys[config_key_index(set)], &s,
+                    "grpc_tls_cert and grpc_tls_key go together (--grpc-tls-cert, "
+                    "--grpc-tls-key); %s is missing",
+                    cfg->grpc_tls_cert != NULL ? "grpc_tls_key" : "grpc_tls_cert");
+    }
+    static const char *const tls[] = {"etcd_cacert", "etcd_cert", "etcd_key", "grpc_tls_cert",
+                                      "grpc_tls_key"};
+    for (size_t i = 0; i < sizeof tls / sizeof *tls; i++) {
         const kdef_t *k = &keys[config_key_index(tls[i])];
         const char *path = *(char **)field(cfg, k);
         FILE *f = path != NULL ? fopen(path, "r") : NULL;

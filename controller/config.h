@@ -94,7 +94,7 @@ typedef struct config_source_s {
 } config_source_t;
 
 /* The number of keys in the table (config.c checks it). */
-#define CONFIG_N_KEYS 68
+#define CONFIG_N_KEYS 70
 
 typedef struct config_s {
     /* ---- this daemon's own keys (YAML/env too) ---------------------------- */
@@ -115,9 +115,12 @@ typedef struct config_s {
     int local_etcd_client_port;
     int local_etcd_peer_port;
     char *etcd_bin;
-    /* listen_http (the API), listen_grpc (stored only for now). */
+    /* listen_http (the HTTP API), listen_grpc (the gRPC API). */
     config_addr_t listen_http;
     config_addr_t listen_grpc;
+    /* grpc_tls_cert, grpc_tls_key: PEM files; both or neither (NULL). */
+    char *grpc_tls_cert;
+    char *grpc_tls_key;
     /* name (--name): the replica id; default the hostname. */
     char *name;
     /* lease_ttl (--lease-ttl): TTL of the session lease, s (1..60). */

@@ -37,6 +37,8 @@ typedef struct app_s {
     api_t *api;
     controller_t *controller;
     int stopping;
+    int grpc_open; /* the gRPC server still holds calls or its port */
+    int http_closed;
     int exit_code;
 } app_t;
 
@@ -54,10 +56,11 @@ static void on_etcd_stopped(void *data)
     uv_close((uv_handle_t *)&app->sighup, on_signal_closed);
 }
 
-static void on_http_closed(void *data)
+/* The HTTP server and the gRPC server are both closed: free the rest. */
+static void on_servers_closed(app_t *app)
 {
-    app_t *app = data;
-    app->http = NULL;
+    if (app->grpc_open || !app->http_closed)
+        return;
     controller_free(app->controller);
     app->controller = NULL;
     api_free(app->api);
@@ -67,6 +70,21 @@ static void on_http_closed(void *data)
     } else {
         on_etcd_stopped(app);
     }
+}
+
+static void on_http_closed(void *data)
+{
+    app_t *app = data;
+    app->http = NULL;
+    app->http_closed = 1;
+    on_servers_closed(app);
+}
+
+static void on_grpc_closed(void *data)
+{
+    app_t *app = data;
+    app->grpc_open = 0;
+    on_servers_closed(app);
 }
 
 static void on_client_closed(void *data)
@@ -105,6 +123,10 @@ static void app_stop(app_t *app, const char *why)
     if (app->http != NULL) {
         http_server_shutdown(app->http);
     }
+    /* Watches end now (UNAVAILABLE: their clients resume on another
+     * replica); calls in flight finish as their etcd requests do. */
+    if (app->grpc_open)
+        api_grpc_close(app->api, on_grpc_closed, app);
     /* Hand the leadership over first: another replica leads at once. */
     if (app->controller != NULL) {
         controller_resign(app->controller, app_stop_client, app);
@@ -219,6 +241,7 @@ static int app_start(app_t *app)
                  "\"--admin-token-file or ENJOLIVER_ADMIN_TOKEN\"");
     json_t *shown = config_to_json(&app->cfg);
     api_config_t ac = {.etcd_prefix = app->cfg.etcd_prefix,
+                       .replica = app->cfg.name,
                        .install_lock_seconds = app->cfg.install_lock_seconds,
                        .sync_notify_ttl = app->cfg.sync_notify_ttl,
                        .api_uri = app->cfg.api_uri,
@@ -246,6 +269,18 @@ static int app_start(app_t *app)
         log_error("cannot start the controller", "error=%d", rc);
         return rc;
     }
+    api_grpc_config_t gc = {.host = app->cfg.listen_grpc.host,
+                            .port = (unsigned)app->cfg.listen_grpc.port,
+                            .tls_cert_file = app->cfg.grpc_tls_cert,
+                            .tls_key_file = app->cfg.grpc_tls_key};
+    rc = api_grpc_start(app->api, &gc);
+    if (rc != 0) {
+        log_error("cannot start the gRPC API", "address=%s:%d error=%s",
+                  log_quote(app->cfg.listen_grpc.host, q, sizeof q), app->cfg.listen_grpc.port,
+                  strerror(-rc));
+        return rc;
+    }
+    app->grpc_open = 1;
     http_server_config_t hc = {.host = app->cfg.listen_http.host,
                                .port = (uint16_t)app->cfg.listen_http.port};
     rc = http_server_start(app->http, &hc);
@@ -256,8 +291,8 @@ static int app_start(app_t *app)
         log_info("etcd endpoint", "index=%zu endpoint=%s local=%d", i,
                  log_quote(endpoints[i], q, sizeof q), app->etcd != NULL);
     }
-    log_info("enjoliverd started", "version=%s http_port=%u", ENJ_VERSION,
-             (unsigned)http_server_port(app->http));
+    log_info("enjoliverd started", "version=%s http_port=%u grpc_port=%u", ENJ_VERSION,
+             (unsigned)http_server_port(app->http), api_grpc_port(app->api));
     return 0;
 }
 

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "model/clock.h"
@@ -162,6 +163,27 @@ int model_ro_group_check(const char *group, model_err_t *err)
             return model_err_set(err, "group",
                                  "may hold only letters, digits, '.', '_' and '-' (found 0x%02x)",
                                  (unsigned char)*p);
+    return 0;
+}
+
+int model_ro_failed_check(json_t *failed, model_err_t *err)
+{
+    if (!failed)
+        return 0;
+    if (!json_is_array(failed) || json_array_size(failed) > MODEL_RO_FAILED_MAX)
+        return model_err_set(err, "failed", "must be an array of at most %d check names",
+                             MODEL_RO_FAILED_MAX);
+    size_t i;
+    json_t *v;
+    json_array_foreach(failed, i, v)
+    {
+        size_t n = json_string_length(v);
+        char where[32];
+        snprintf(where, sizeof where, "failed[%zu]", i);
+        if (!json_is_string(v) || n == 0 || n > MODEL_RO_CHECK_NAME_MAX)
+            return model_err_set(err, where, "must be a check name of 1 to %d bytes",
+                                 MODEL_RO_CHECK_NAME_MAX);
+    }
     return 0;
 }
 

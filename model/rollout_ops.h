@@ -45,6 +45,13 @@ typedef enum model_ro_kind_e {
 #define MODEL_RO_GROUP_MAX 63
 int model_ro_group_check(const char *group, model_err_t *err);
 
+/* A ready report's "failed": NULL, or an array of at most
+ * MODEL_RO_FAILED_MAX check names of 1 to MODEL_RO_CHECK_NAME_MAX bytes.
+ * 0 or -EINVAL with err. */
+#define MODEL_RO_FAILED_MAX 32
+#define MODEL_RO_CHECK_NAME_MAX 128
+int model_ro_failed_check(json_t *failed, model_err_t *err);
+
 typedef struct model_ro_op_s {
     model_mac_op_t mop; /* first; mop.data is the caller's */
     model_ro_kind_t kind;

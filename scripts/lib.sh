@@ -8,6 +8,7 @@ ENJ_DEB_PACKAGES=(
     libuv1-dev libjansson-dev libcurl4-openssl-dev libmicrohttpd-dev libyaml-dev libssl-dev zlib1g-dev
     cmake pkg-config gcc make
     curl python3 openssl
+    python3-grpcio python3-protobuf protobuf-compiler # the gRPC API's interop tests, bench/grpc
     clang libclang-rt-dev # libFuzzer targets of tests/fuzz (sanitizer build)
 )
 

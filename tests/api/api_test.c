@@ -37,6 +37,11 @@ static unsigned wait_port(api_env_t *env)
             char *q = p ? strstr(p, " port=") : NULL;
             if (q)
                 port = (unsigned)strtoul(q + 6, NULL, 10);
+            /* The gRPC server starts first: its line comes before. */
+            p = strstr(line, "msg=\"grpc: listening\"");
+            q = p ? strstr(p, " port=") : NULL;
+            if (q)
+                env->grpc_port = (unsigned)strtoul(q + 6, NULL, 10);
         }
         if (f)
             fclose(f);
@@ -87,9 +92,11 @@ static void spawn(api_env_t *env, const char *bin, const char *const *extra)
                             etcd_server_endpoint(env->etcd),
                             "--listen-http",
                             "127.0.0.1:0",
+                            "--listen-grpc",
+                            "127.0.0.1:0",
                             "--reconcile",
                             "false"};
-    size_t n = 7;
+    size_t n = 9;
     for (size_t i = 0; extra && extra[i] && n < 31; i++)
         argv[n++] = extra[i];
     argv[n] = NULL;

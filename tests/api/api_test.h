@@ -17,6 +17,7 @@ typedef struct api_env_s {
     etcd_sync_t *cli; /* to judge what etcd holds */
     pid_t pid;        /* enjoliverd */
     unsigned port;
+    unsigned grpc_port; /* its gRPC API */
     char log_path[512];
     char base[64]; /* "http://127.0.0.1:P" */
     int owns_etcd;

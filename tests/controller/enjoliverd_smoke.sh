@@ -106,7 +106,7 @@ CP=$(free_port); PP=$(free_port)
 while [ "$PP" = "$CP" ]; do PP=$(free_port); done
 DATA="$WORK/var/etcd"
 "$ENJ" --data-dir "$DATA" --local-etcd-client-port "$CP" --local-etcd-peer-port "$PP" \
-    --listen-http 127.0.0.1:0 --log-level debug 2>"$WORK/enj1.log" &
+    --listen-http 127.0.0.1:0 --listen-grpc 127.0.0.1:0 --log-level debug 2>"$WORK/enj1.log" &
 ENJ1=$!; PIDS+=("$ENJ1")
 HP=$(http_port_of "$WORK/enj1.log")
 URL="http://127.0.0.1:$HP"
@@ -152,7 +152,7 @@ grep -q 'msg="local etcd stopped"' "$WORK/enj1.log" || fail "etcd stop not logge
 
 echo "== restart on the same data dir, SIGINT: exit 0"
 "$ENJ" --data-dir "$DATA" --local-etcd-client-port "$CP" --local-etcd-peer-port "$PP" \
-    --listen-http 127.0.0.1:0 2>"$WORK/enj2.log" &
+    --listen-http 127.0.0.1:0 --listen-grpc 127.0.0.1:0 2>"$WORK/enj2.log" &
 ENJ2=$!; PIDS+=("$ENJ2")
 HP2=$(http_port_of "$WORK/enj2.log")
 wait_code 200 30 "http://127.0.0.1:$HP2/healthz"
@@ -163,7 +163,7 @@ CP2=$(free_port); PP2=$(free_port)
 while [ "$PP2" = "$CP2" ]; do PP2=$(free_port); done
 set +e
 timeout 30 "$ENJ" --data-dir "$WORK/var2/etcd" --local-etcd-client-port "$CP2" \
-    --local-etcd-peer-port "$PP2" --listen-http "127.0.0.1:$HP2" 2>"$WORK/enj3.log"
+    --local-etcd-peer-port "$PP2" --listen-http "127.0.0.1:$HP2" --listen-grpc 127.0.0.1:0 2>"$WORK/enj3.log"
 rc=$?
 set -e
 [ $rc -eq 1 ] || fail "HTTP port in use: exit $rc, wanted 1"
@@ -179,7 +179,7 @@ echo "== missing etcd binary: exit 1"
 set +e
 timeout 30 "$ENJ" --data-dir "$WORK/var3/etcd" --etcd-bin /nonexistent/etcd \
     --local-etcd-client-port "$CP2" --local-etcd-peer-port "$PP2" \
-    --listen-http 127.0.0.1:0 2>"$WORK/enj4.log"
+    --listen-http 127.0.0.1:0 --listen-grpc 127.0.0.1:0 2>"$WORK/enj4.log"
 rc=$?
 set -e
 [ $rc -eq 1 ] || fail "missing etcd binary: exit $rc, wanted 1"
@@ -200,14 +200,14 @@ done
 echo "== local etcd port taken (by the harness's etcd): exit 1, that etcd untouched"
 set +e
 timeout 30 "$ENJ" --data-dir "$WORK/var4/etcd" --local-etcd-client-port "${ENDPOINT##*:}" \
-    --local-etcd-peer-port "$PP2" --listen-http 127.0.0.1:0 2>"$WORK/enj6.log"
+    --local-etcd-peer-port "$PP2" --listen-http 127.0.0.1:0 --listen-grpc 127.0.0.1:0 2>"$WORK/enj6.log"
 rc=$?
 set -e
 [ $rc -eq 1 ] || fail "local etcd port in use: exit $rc, wanted 1"
 grep -q 'already in use' "$WORK/enj6.log" || fail "port conflict not explained"
 kill -0 "$EPID" || fail "the harness's etcd died"
 
-"$ENJ" --etcd-endpoints "http://$ENDPOINT" --listen-http 127.0.0.1:0 2>"$WORK/enj5.log" &
+"$ENJ" --etcd-endpoints "http://$ENDPOINT" --listen-http 127.0.0.1:0 --listen-grpc 127.0.0.1:0 2>"$WORK/enj5.log" &
 ENJ5=$!; PIDS+=("$ENJ5")
 HP5=$(http_port_of "$WORK/enj5.log")
 URL5="http://127.0.0.1:$HP5"

@@ -1,0 +1,241 @@
+/* Messages of the gRPC API from the cache. See grpc_views.h. */
+#include "api/grpc_views.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/clock.h"
+#include "model/keys.h"
+#include "model/machine_ops.h"
+#include "model/rollout_ops.h"
+#include "model/validate.h"
+
+void *gv_alloc(gv_arena_t *a, size_t size)
+{
+    if (a->n == a->cap) {
+        size_t cap = a->cap ? a->cap * 2 : 32;
+        void **b = realloc(a->blocks, cap * sizeof(*b));
+        if (!b) {
+            a->failed = 1;
+            return NULL;
+        }
+        a->blocks = b;
+        a->cap = cap;
+    }
+    void *p = calloc(1, size);
+    if (!p) {
+        a->failed = 1;
+        return NULL;
+    }
+    a->blocks[a->n++] = p;
+    return p;
+}
+
+char *gv_strdup(gv_arena_t *a, const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *p = gv_alloc(a, n);
+    if (!p)
+        return (char *)"";
+    memcpy(p, s, n);
+    return p;
+}
+
+void gv_arena_free(gv_arena_t *a)
+{
+    for (size_t i = 0; i < a->n; i++)
+        free(a->blocks[i]);
+    free(a->blocks);
+    memset(a, 0, sizeof(*a));
+}
+
+char *gv_str(json_t *s)
+{
+    const char *v = json_string_value(s);
+    return (char *)(v ? v : "");
+}
+
+int64_t gv_date_ms(json_t *date)
+{
+    int64_t ms = 0;
+    const char *s = json_string_value(date);
+    if (!s || model_rfc3339_parse(s, &ms) != 0)
+        return 0;
+    return ms;
+}
+
+unsigned gv_role_bit(Enjoliver__V1__Role r)
+{
+    switch (r) {
+    case ENJOLIVER__V1__ROLE__ETCD_MEMBER:
+        return MODEL_ROLE_ETCD_MEMBER;
+    case ENJOLIVER__V1__ROLE__KUBERNETES_CONTROL_PLANE:
+        return MODEL_ROLE_KUBERNETES_CONTROL_PLANE;
+    case ENJOLIVER__V1__ROLE__KUBERNETES_NODE:
+        return MODEL_ROLE_KUBERNETES_NODE;
+    default:
+        return 0;
+    }
+}
+
+void gv_roles(gv_arena_t *a, unsigned bits, Enjoliver__V1__Role **roles, size_t *n)
+{
+    static const Enjoliver__V1__Role all[] = {ENJOLIVER__V1__ROLE__ETCD_MEMBER,
+                                              ENJOLIVER__V1__ROLE__KUBERNETES_CONTROL_PLANE,
+                                              ENJOLIVER__V1__ROLE__KUBERNETES_NODE};
+    *n = 0;
+    *roles = bits ? gv_alloc(a, sizeof all) : NULL;
+    for (size_t i = 0; *roles && i < sizeof all / sizeof *all; i++)
+        if (bits & gv_role_bit(all[i]))
+            (*roles)[(*n)++] = all[i];
+}
+
+json_t *gv_machine_by_mac(api_t *api, const char *mac)
+{
+    json_t *idx = api_cache_get(&api->cache, MODEL_K_MACS, mac);
+    const char *uuid = json_string_value(json_object_get(idx, "uuid"));
+    return uuid ? api_cache_get(&api->cache, MODEL_K_MACHINES, uuid) : NULL;
+}
+
+unsigned gv_roles_of(api_t *api, const char *boot_mac)
+{
+    json_t *rec = api_cache_get(&api->cache, MODEL_K_SCHEDULES, boot_mac);
+    unsigned bits = 0;
+    size_t i;
+    json_t *r;
+    json_array_foreach(json_object_get(rec, "roles"), i, r)
+    {
+        model_role_t role;
+        model_err_t err;
+        const char *name = json_string_value(r);
+        if (name && model_role_parse(name, &role, "roles", &err) == 0)
+            bits |= role;
+    }
+    return bits;
+}
+
+static Enjoliver__V1__Interface *iface(json_t *it, gv_arena_t *a)
+{
+    Enjoliver__V1__Interface *o = gv_alloc(a, sizeof(*o));
+    if (!o)
+        return NULL;
+    enjoliver__v1__interface__init(o);
+    o->name = gv_str(json_object_get(it, "name"));
+    o->mac = gv_str(json_object_get(it, "mac"));
+    o->ipv4 = gv_str(json_object_get(it, "ipv4"));
+    o->cidrv4 = gv_str(json_object_get(it, "cidrv4"));
+    o->netmask = (uint32_t)json_integer_value(json_object_get(it, "netmask"));
+    o->gateway = gv_str(json_object_get(it, "gateway"));
+    o->fqdn = gv_str(json_object_get(it, "fqdn"));
+    o->as_boot = json_is_true(json_object_get(it, "as_boot"));
+    json_t *l = json_object_get(it, "lldp");
+    const char *chassis = json_string_value(json_object_get(l, "chassis_id"));
+    if (chassis && *chassis && (o->lldp = gv_alloc(a, sizeof(*o->lldp)))) {
+        enjoliver__v1__lldp__init(o->lldp);
+        o->lldp->chassis_id = (char *)chassis;
+        o->lldp->chassis_name = gv_str(json_object_get(l, "chassis_name"));
+        o->lldp->port_id = gv_str(json_object_get(l, "port_id"));
+    }
+    return o;
+}
+
+static void interfaces_and_disks(Enjoliver__V1__Machine *m, json_t *rec, gv_arena_t *a)
+{
+    json_t *ifs = json_object_get(rec, "interfaces"), *disks = json_object_get(rec, "disks");
+    size_t i;
+    json_t *v;
+    m->interfaces = gv_alloc(a, (json_array_size(ifs) + 1) * sizeof(*m->interfaces));
+    json_array_foreach(ifs, i, v)
+    {
+        if (m->interfaces && (m->interfaces[m->n_interfaces] = iface(v, a)))
+            m->n_interfaces++;
+    }
+    m->disks = gv_alloc(a, (json_array_size(disks) + 1) * sizeof(*m->disks));
+    json_array_foreach(disks, i, v)
+    {
+        Enjoliver__V1__Disk *d = m->disks ? gv_alloc(a, sizeof(*d)) : NULL;
+        if (!d)
+            continue;
+        enjoliver__v1__disk__init(d);
+        d->path = gv_str(json_object_get(v, "path"));
+        d->size_bytes = (uint64_t)json_integer_value(json_object_get(v, "size_bytes"));
+        m->disks[m->n_disks++] = d;
+    }
+}
+
+/* What the keys by boot MAC say: state, rolling, ignition, slot. */
+static void by_boot_mac(api_t *api, Enjoliver__V1__Machine *m, gv_arena_t *a)
+{
+    const char *mac = m->boot_mac;
+    gv_roles(a, gv_roles_of(api, mac), &m->roles, &m->n_roles);
+    json_t *st = api_cache_get(&api->cache, MODEL_K_STATES, mac);
+    if (st && (m->state = gv_alloc(a, sizeof(*m->state)))) {
+        enjoliver__v1__machine_state__init(m->state);
+        m->state->state = gv_str(json_object_get(st, "state"));
+        m->state->updated_unix_ms = gv_date_ms(json_object_get(st, "updated"));
+    }
+    json_t *ro = api_cache_get(&api->cache, MODEL_K_LC_ROLLING, mac);
+    if ((m->rolling = gv_alloc(a, sizeof(*m->rolling)))) {
+        enjoliver__v1__rolling__init(m->rolling);
+        m->rolling->enabled = json_is_true(json_object_get(ro, "enable"));
+        m->rolling->strategy = gv_str(json_object_get(ro, "strategy"));
+    }
+    json_t *ig = api_cache_get(&api->cache, MODEL_K_LC_IGNITION, mac);
+    if ((m->ignition = gv_alloc(a, sizeof(*m->ignition)))) {
+        enjoliver__v1__ignition_status__init(m->ignition);
+        m->ignition->reported = ig != NULL;
+        m->ignition->up_to_date = json_is_true(json_object_get(ig, "up_to_date"));
+        m->ignition->reported_unix_ms = gv_date_ms(json_object_get(ig, "updated"));
+    }
+    char key[MODEL_KEY_MAX];
+    const char *v;
+    size_t vlen;
+    int64_t rev, created;
+    json_t *slot = api_cache_get(&api->cache, MODEL_K_RO_SLOTS, mac);
+    if (slot && model_key(key, sizeof key, api->store.prefix, MODEL_K_RO_SLOTS, mac) > 0 &&
+        api_cache_peek(&api->cache, key, &v, &vlen, &rev, &created) &&
+        (m->slot = gv_alloc(a, sizeof(*m->slot)))) {
+        enjoliver__v1__slot__init(m->slot);
+        m->slot->mac = m->boot_mac;
+        m->slot->token = rev;
+        m->slot->granted_unix_ms = gv_date_ms(json_object_get(slot, "granted"));
+        m->slot->granted_by = gv_str(json_object_get(slot, "by"));
+    }
+}
+
+Enjoliver__V1__Machine *gv_machine(api_t *api, json_t *rec, gv_arena_t *a)
+{
+    Enjoliver__V1__Machine *m = gv_alloc(a, sizeof(*m));
+    if (!m)
+        return NULL;
+    enjoliver__v1__machine__init(m);
+    m->uuid = gv_str(json_object_get(rec, "uuid"));
+    m->boot_mac = gv_str(json_object_get(rec, "boot_mac"));
+    m->boot_id = gv_str(json_object_get(rec, "boot_id"));
+    m->created_unix_ms = gv_date_ms(json_object_get(rec, "created"));
+    m->updated_unix_ms = gv_date_ms(json_object_get(rec, "updated"));
+    interfaces_and_disks(m, rec, a);
+    by_boot_mac(api, m, a);
+    char key[MODEL_KEY_MAX];
+    const char *v;
+    size_t vlen;
+    int64_t created;
+    if (model_key(key, sizeof key, api->store.prefix, MODEL_K_MACHINES, m->uuid) > 0)
+        api_cache_peek(&api->cache, key, &v, &vlen, &m->revision, &created);
+    return m;
+}
+
+Enjoliver__V1__Event *gv_event(json_t *rec, int64_t revision, gv_arena_t *a)
+{
+    Enjoliver__V1__Event *e = gv_alloc(a, sizeof(*e));
+    if (!e)
+        return NULL;
+    enjoliver__v1__event__init(e);
+    e->kind = gv_str(json_object_get(rec, "kind"));
+    e->machine = gv_str(json_object_get(rec, "machine"));
+    e->message = gv_str(json_object_get(rec, "message"));
+    e->replica = gv_str(json_object_get(rec, "replica"));
+    e->unix_ms = gv_date_ms(json_object_get(rec, "ts"));
+    e->revision = revision;
+    return e;
+}

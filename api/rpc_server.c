@@ -1,0 +1,647 @@
+/* A gRPC server on the loop. See rpc_server.h. */
+#include "api/rpc_server.h"
+
+#include <errno.h>
+#include <grpc/grpc_security.h>
+#include <grpc/support/alloc.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/rpc_loop.h"
+
+/* Calls requested from gRPC ahead of time: how many new calls can start
+ * between two turns of the loop. */
+#define ACCEPTS_AHEAD 16
+#define STREAM_BUFFER_DEFAULT (16u << 20)
+
+struct rpc_server_s {
+    uv_loop_t *loop;
+    rpc_loop_t *q;
+    grpc_server *server;
+    rpc_method_t *methods;
+    size_t n_methods;
+    char *host;
+    uint16_t port;
+    char *cert_file, *key_file;
+    bool (*authorize)(const char *, void *);
+    void *authorize_data;
+    size_t stream_buffer_max;
+    size_t calls;
+    bool started, closing;
+    rpc_tag_t shutdown_tag;
+    void (*close_done)(void *);
+    void *close_data;
+};
+
+struct rpc_call_s {
+    rpc_server_t *s;
+    grpc_call *call;
+    grpc_call_details details;
+    grpc_metadata_array md;
+    const rpc_method_t *m;
+    char *path;
+    char *peer;
+    rpc_tag_t accept_tag, recv_tag, close_tag, write_tag;
+    grpc_byte_buffer *recv_bb;
+    ProtobufCMessage *req;
+    int cancelled; /* filled by RECV_CLOSE_ON_SERVER */
+    int refs;
+    bool held;    /* the handler owns the call */
+    bool md_sent; /* initial metadata went out */
+    bool dead;    /* nothing more can be sent */
+    bool writing; /* a write batch is in flight */
+    bool finishing;      /* the handler ended the call */
+    bool status_started; /* the status is on its way */
+    grpc_status_code fin_code;
+    grpc_slice fin_details;
+    bool fin_details_set;
+    grpc_byte_buffer **queue; /* ring of unsent messages */
+    size_t q_head, q_len, q_cap, q_bytes;
+    grpc_byte_buffer *in_flight;
+    void (*on_cancel)(rpc_call_t *, void *);
+    void *cancel_data;
+    void (*on_drain)(rpc_call_t *, void *);
+    void *drain_data;
+};
+
+static void accept_next(rpc_server_t *s);
+static void server_maybe_done(rpc_server_t *s);
+
+/* ---- call lifetime ------------------------------------------------------- */
+
+static void call_unref(rpc_call_t *c)
+{
+    if (--c->refs > 0)
+        return;
+    rpc_server_t *s = c->s;
+    while (c->q_len) {
+        grpc_byte_buffer_destroy(c->queue[c->q_head]);
+        c->q_head = (c->q_head + 1) % c->q_cap;
+        c->q_len--;
+    }
+    free(c->queue);
+    if (c->in_flight)
+        grpc_byte_buffer_destroy(c->in_flight);
+    if (c->recv_bb)
+        grpc_byte_buffer_destroy(c->recv_bb);
+    if (c->req)
+        protobuf_c_message_free_unpacked(c->req, NULL);
+    if (c->fin_details_set)
+        grpc_slice_unref(c->fin_details);
+    if (c->call)
+        grpc_call_unref(c->call);
+    grpc_call_details_destroy(&c->details);
+    grpc_metadata_array_destroy(&c->md);
+    free(c->path);
+    gpr_free(c->peer);
+    free(c);
+    s->calls--;
+    server_maybe_done(s);
+}
+
+/* The stream can no longer carry anything: tell the handler (if it asked
+ * to be told), which then lets go of the call. */
+static void call_die(rpc_call_t *c)
+{
+    if (c->dead)
+        return;
+    c->dead = true;
+    if (c->held && c->on_cancel && !c->finishing) {
+        void (*fn)(rpc_call_t *, void *) = c->on_cancel;
+        c->on_cancel = NULL;
+        c->held = false;
+        c->refs++; /* the hook may not free the call under our feet */
+        fn(c, c->cancel_data);
+        call_unref(c); /* the hook's */
+        call_unref(c); /* the handler's */
+    }
+}
+
+static void handler_release(rpc_call_t *c)
+{
+    if (!c->held)
+        return;
+    c->held = false;
+    call_unref(c);
+}
+
+/* ---- writing ------------------------------------------------------------- */
+
+static void write_next(rpc_call_t *c);
+
+static void write_done(rpc_tag_t *tag, bool ok)
+{
+    rpc_call_t *c = (rpc_call_t *)((char *)tag - offsetof(rpc_call_t, write_tag));
+    c->writing = false;
+    if (c->in_flight) {
+        grpc_byte_buffer_destroy(c->in_flight);
+        c->in_flight = NULL;
+    }
+    if (!ok)
+        call_die(c);
+    if (c->status_started || (c->dead && c->finishing))
+        handler_release(c); /* the call is over for the handler */
+    else
+        write_next(c);
+    if (!c->writing && !c->q_len && !c->dead && !c->finishing && c->on_drain)
+        c->on_drain(c, c->drain_data);
+    call_unref(c); /* the write's */
+}
+
+/* Starts the next write: the oldest queued message, with the status when it
+ * is the last one and the handler finished. One write at a time, as gRPC
+ * wants. */
+static void write_next(rpc_call_t *c)
+{
+    if (c->writing || c->dead || c->status_started)
+        return;
+    if (c->q_len == 0 && !c->finishing)
+        return;
+    grpc_op ops[3];
+    size_t n = 0;
+    memset(ops, 0, sizeof ops);
+    if (!c->md_sent) {
+        ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
+        c->md_sent = true;
+    }
+    if (c->q_len) {
+        c->in_flight = c->queue[c->q_head];
+        c->q_head = (c->q_head + 1) % c->q_cap;
+        c->q_len--;
+        c->q_bytes -= grpc_byte_buffer_length(c->in_flight);
+        ops[n].op = GRPC_OP_SEND_MESSAGE;
+        ops[n++].data.send_message.send_message = c->in_flight;
+    }
+    if (c->finishing && c->q_len == 0) {
+        ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
+        ops[n].data.send_status_from_server.status = c->fin_code;
+        ops[n++].data.send_status_from_server.status_details = &c->fin_details;
+        c->status_started = true;
+    }
+    c->writing = true;
+    c->refs++;
+    if (rpc_loop_start_batch(c->s->q, c->call, ops, n, &c->write_tag) != GRPC_CALL_OK) {
+        c->writing = false;
+        c->refs--;
+        call_die(c);
+        if (c->finishing)
+            handler_release(c);
+    }
+}
+
+static int queue_push(rpc_call_t *c, grpc_byte_buffer *bb)
+{
+    if (c->q_len == c->q_cap) {
+        size_t cap = c->q_cap ? c->q_cap * 2 : 8;
+        grpc_byte_buffer **q = malloc(cap * sizeof(*q));
+        if (!q)
+            return -ENOMEM;
+        for (size_t i = 0; i < c->q_len; i++)
+            q[i] = c->queue[(c->q_head + i) % c->q_cap];
+        free(c->queue);
+        c->queue = q;
+        c->q_cap = cap;
+        c->q_head = 0;
+    }
+    c->queue[(c->q_head + c->q_len) % c->q_cap] = bb;
+    c->q_len++;
+    c->q_bytes += grpc_byte_buffer_length(bb);
+    return 0;
+}
+
+static void set_status(rpc_call_t *c, grpc_status_code code, const char *fmt, va_list ap)
+{
+    char msg[1024];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    c->fin_code = code;
+    c->fin_details = grpc_slice_from_copied_string(msg);
+    c->fin_details_set = true;
+}
+
+/* ---- the handler's side -------------------------------------------------- */
+
+int rpc_call_send_packed(rpc_call_t *c, grpc_byte_buffer *bb)
+{
+    if (c->dead || c->finishing)
+        return -EPIPE;
+    if (c->q_bytes + grpc_byte_buffer_length(bb) > c->s->stream_buffer_max) {
+        char q[128];
+        log_warn("grpc: a stream's client is too slow; ended", "method=%s peer=%s queued_bytes=%zu",
+                 c->path, log_quote(c->peer, q, sizeof q), c->q_bytes);
+        grpc_call_cancel_with_status(c->call, GRPC_STATUS_RESOURCE_EXHAUSTED,
+                                     "the client reads too slowly: resume from the last revision "
+                                     "received",
+                                     NULL);
+        call_die(c);
+        return -EPIPE;
+    }
+    grpc_byte_buffer *copy = grpc_byte_buffer_copy(bb);
+    if (!copy || queue_push(c, copy) != 0) {
+        if (copy)
+            grpc_byte_buffer_destroy(copy);
+        return -ENOMEM;
+    }
+    write_next(c);
+    return 0;
+}
+
+int rpc_call_send(rpc_call_t *c, const ProtobufCMessage *m)
+{
+    grpc_byte_buffer *bb = rpc_pack(m);
+    if (!bb)
+        return -ENOMEM;
+    int rc = rpc_call_send_packed(c, bb);
+    grpc_byte_buffer_destroy(bb);
+    return rc;
+}
+
+static void finish(rpc_call_t *c, grpc_status_code code, const char *fmt, va_list ap)
+{
+    if (c->finishing)
+        return;
+    c->on_cancel = NULL;
+    if (c->dead) {
+        c->finishing = true;
+        handler_release(c);
+        return;
+    }
+    set_status(c, code, fmt, ap);
+    c->finishing = true;
+    write_next(c);
+}
+
+void rpc_call_finish(rpc_call_t *c, grpc_status_code code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    finish(c, code, fmt, ap);
+    va_end(ap);
+}
+
+void rpc_call_fail(rpc_call_t *c, grpc_status_code code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    finish(c, code, fmt, ap);
+    va_end(ap);
+}
+
+void rpc_call_reply(rpc_call_t *c, const ProtobufCMessage *resp)
+{
+    grpc_byte_buffer *bb = c->dead ? NULL : rpc_pack(resp);
+    if (!c->dead && (!bb || queue_push(c, bb) != 0)) {
+        if (bb)
+            grpc_byte_buffer_destroy(bb);
+        rpc_call_fail(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+        return;
+    }
+    rpc_call_fail(c, GRPC_STATUS_OK, "%s", "");
+}
+
+void rpc_call_on_drain(rpc_call_t *c, void (*fn)(rpc_call_t *, void *), void *data)
+{
+    c->on_drain = fn;
+    c->drain_data = data;
+}
+
+void rpc_call_on_cancel(rpc_call_t *c, void (*fn)(rpc_call_t *, void *), void *data)
+{
+    c->on_cancel = fn;
+    c->cancel_data = data;
+}
+
+const char *rpc_call_peer(rpc_call_t *c)
+{
+    return c->peer ? c->peer : "";
+}
+
+const char *rpc_call_method(const rpc_call_t *c)
+{
+    return c->path;
+}
+
+/* ---- receiving ----------------------------------------------------------- */
+
+static void close_done(rpc_tag_t *tag, bool ok)
+{
+    rpc_call_t *c = (rpc_call_t *)((char *)tag - offsetof(rpc_call_t, close_tag));
+    (void)ok;
+    /* The call is over; cancelled: before the handler ended it. */
+    if (c->cancelled || !c->status_started)
+        call_die(c);
+    call_unref(c);
+}
+
+static bool authorized(const rpc_call_t *c)
+{
+    if (!c->m->admin || !c->s->authorize)
+        return true;
+    char *value = NULL;
+    for (size_t i = 0; i < c->md.count && !value; i++)
+        if (!grpc_slice_str_cmp(c->md.metadata[i].key, "authorization"))
+            value = rpc_slice_strdup(c->md.metadata[i].value);
+    bool ok = c->s->authorize(value, c->s->authorize_data);
+    free(value);
+    return ok;
+}
+
+static bool has_md(const rpc_call_t *c, const char *key)
+{
+    for (size_t i = 0; i < c->md.count; i++)
+        if (!grpc_slice_str_cmp(c->md.metadata[i].key, key))
+            return true;
+    return false;
+}
+
+static void recv_done(rpc_tag_t *tag, bool ok)
+{
+    rpc_call_t *c = (rpc_call_t *)((char *)tag - offsetof(rpc_call_t, recv_tag));
+    if (!ok || !c->recv_bb) {
+        /* No request message: the client half-closed without one, or went
+         * away. */
+        if (!c->dead)
+            rpc_call_fail(c, GRPC_STATUS_INVALID_ARGUMENT, "the call carries no request message");
+        else
+            handler_release(c);
+    } else if (!(c->req = rpc_unpack(c->m->request, c->recv_bb))) {
+        rpc_call_fail(c, GRPC_STATUS_INVALID_ARGUMENT, "the request is not a valid %s message",
+                      c->m->request->name);
+    } else if (!authorized(c)) {
+        rpc_call_fail(c, GRPC_STATUS_UNAUTHENTICATED,
+                      "%s needs the admin token: metadata \"authorization: Bearer <token>\"%s",
+                      c->path, has_md(c, "authorization") ? " (the token given is not it)" : "");
+    } else {
+        c->m->fn(c, c->req, c->m->data);
+    }
+    call_unref(c); /* the receive's */
+}
+
+static const rpc_method_t *find_method(const rpc_server_t *s, grpc_slice path)
+{
+    for (size_t i = 0; i < s->n_methods; i++)
+        if (!grpc_slice_str_cmp(path, s->methods[i].path))
+            return &s->methods[i];
+    return NULL;
+}
+
+static int start_call(rpc_call_t *c)
+{
+    grpc_op close_op = {.op = GRPC_OP_RECV_CLOSE_ON_SERVER};
+    close_op.data.recv_close_on_server.cancelled = &c->cancelled;
+    c->refs++;
+    if (rpc_loop_start_batch(c->s->q, c->call, &close_op, 1, &c->close_tag) != GRPC_CALL_OK) {
+        c->refs--;
+        return -EIO;
+    }
+    c->held = true;
+    c->refs++;
+    if (!c->m)
+        return 0; /* answered by the caller */
+    grpc_op recv = {.op = GRPC_OP_RECV_MESSAGE};
+    recv.data.recv_message.recv_message = &c->recv_bb;
+    c->refs++;
+    if (rpc_loop_start_batch(c->s->q, c->call, &recv, 1, &c->recv_tag) != GRPC_CALL_OK) {
+        c->refs--;
+        rpc_call_fail(c, GRPC_STATUS_INTERNAL, "cannot read the request");
+    }
+    return 0;
+}
+
+static void accept_done(rpc_tag_t *tag, bool ok)
+{
+    rpc_call_t *c = (rpc_call_t *)((char *)tag - offsetof(rpc_call_t, accept_tag));
+    rpc_server_t *s = c->s;
+    if (!ok || s->closing) {
+        if (ok)
+            grpc_call_cancel_with_status(c->call, GRPC_STATUS_UNAVAILABLE, "shutting down", NULL);
+        call_unref(c);
+        return;
+    }
+    accept_next(s);
+    c->path = rpc_slice_strdup(c->details.method);
+    c->peer = grpc_call_get_peer(c->call);
+    c->m = find_method(s, c->details.method);
+    if (!c->path || start_call(c) != 0) {
+        grpc_call_cancel_with_status(c->call, GRPC_STATUS_INTERNAL, "cannot start the call", NULL);
+        call_unref(c);
+        return;
+    }
+    call_unref(c); /* the accept's */
+    if (!c->m) {
+        char q[256];
+        log_debug("grpc: unknown method", "method=%s", log_quote(c->path, q, sizeof q));
+        rpc_call_fail(c, GRPC_STATUS_UNIMPLEMENTED, "no method %s here", c->path);
+    }
+}
+
+/* Asks gRPC for one more incoming call. */
+static void accept_next(rpc_server_t *s)
+{
+    rpc_call_t *c = calloc(1, sizeof(*c));
+    if (!c) {
+        log_error("grpc: out of memory; one fewer call can be accepted at once", NULL);
+        return;
+    }
+    c->s = s;
+    c->refs = 1;
+    c->accept_tag.done = accept_done;
+    c->recv_tag.done = recv_done;
+    c->close_tag.done = close_done;
+    c->write_tag.done = write_done;
+    grpc_call_details_init(&c->details);
+    grpc_metadata_array_init(&c->md);
+    s->calls++;
+    grpc_completion_queue *cq = rpc_loop_queue(s->q);
+    if (grpc_server_request_call(s->server, &c->call, &c->details, &c->md, cq, cq, &c->accept_tag) !=
+        GRPC_CALL_OK) {
+        call_unref(c);
+        return;
+    }
+    rpc_loop_expect(s->q);
+}
+
+/* ---- the server ---------------------------------------------------------- */
+
+int rpc_server_new(uv_loop_t *loop, const rpc_server_config_t *cfg, rpc_server_t **out)
+{
+    if (!loop || !cfg || !cfg->host || !out)
+        return -EINVAL;
+    if (!cfg->tls_cert_file != !cfg->tls_key_file)
+        return -EINVAL;
+    rpc_server_t *s = calloc(1, sizeof(*s));
+    if (!s)
+        return -ENOMEM;
+    s->loop = loop;
+    s->port = cfg->port;
+    s->stream_buffer_max = cfg->stream_buffer_max ? cfg->stream_buffer_max : STREAM_BUFFER_DEFAULT;
+    s->host = strdup(cfg->host);
+    s->cert_file = cfg->tls_cert_file ? strdup(cfg->tls_cert_file) : NULL;
+    s->key_file = cfg->tls_key_file ? strdup(cfg->tls_key_file) : NULL;
+    s->authorize = cfg->authorize;
+    s->authorize_data = cfg->authorize_data;
+    bool oom = !s->host || (cfg->tls_cert_file && (!s->cert_file || !s->key_file));
+    if (oom || rpc_loop_init(&s->q, loop) != 0) {
+        free(s->host);
+        free(s->cert_file);
+        free(s->key_file);
+        free(s);
+        return -ENOMEM;
+    }
+    grpc_init(); /* counted: the etcd client may shut its own use down first */
+    s->server = grpc_server_create(NULL, NULL);
+    grpc_server_register_completion_queue(s->server, rpc_loop_queue(s->q), NULL);
+    *out = s;
+    return 0;
+}
+
+int rpc_server_method(rpc_server_t *s, const rpc_method_t *m)
+{
+    if (!s || !m || !m->path || !m->request || !m->fn || s->started)
+        return -EINVAL;
+    for (size_t i = 0; i < s->n_methods; i++)
+        if (strcmp(s->methods[i].path, m->path) == 0)
+            return -EEXIST;
+    rpc_method_t *v = realloc(s->methods, (s->n_methods + 1) * sizeof(*v));
+    if (!v)
+        return -ENOMEM;
+    s->methods = v;
+    s->methods[s->n_methods++] = *m;
+    return 0;
+}
+
+static char *read_pem(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return NULL;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&buf, &len);
+    char chunk[4096];
+    size_t n;
+    while (mem && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        fwrite(chunk, 1, n, mem);
+    if (mem)
+        fclose(mem);
+    fclose(f);
+    return buf;
+}
+
+static grpc_server_credentials *server_creds(rpc_server_t *s)
+{
+    if (!s->cert_file)
+        return grpc_insecure_server_credentials_create();
+    char *cert = read_pem(s->cert_file), *key = read_pem(s->key_file);
+    grpc_server_credentials *creds = NULL;
+    if (cert && key) {
+        grpc_ssl_pem_key_cert_pair pair = {key, cert};
+        creds = grpc_ssl_server_credentials_create(NULL, &pair, 1, 0, NULL);
+    }
+    free(cert);
+    free(key);
+    return creds;
+}
+
+int rpc_server_start(rpc_server_t *s)
+{
+    char addr[300];
+    bool v6 = strchr(s->host, ':') != NULL;
+    snprintf(addr, sizeof addr, v6 ? "[%s]:%u" : "%s:%u", s->host, (unsigned)s->port);
+    grpc_server_credentials *creds = server_creds(s);
+    if (!creds) {
+        log_error("grpc: cannot read the TLS certificate or key", "cert=%s key=%s", s->cert_file,
+                  s->key_file);
+        return -EINVAL;
+    }
+    int port = grpc_server_add_http2_port(s->server, addr, creds);
+    grpc_server_credentials_release(creds);
+    if (port <= 0) {
+        log_error("grpc: cannot listen", "address=%s", addr);
+        return -EADDRINUSE;
+    }
+    s->port = (uint16_t)port;
+    grpc_server_start(s->server);
+    s->started = true;
+    for (int i = 0; i < ACCEPTS_AHEAD; i++)
+        accept_next(s);
+    log_info("grpc: listening", "host=%s port=%u tls=%d methods=%zu", s->host, (unsigned)s->port,
+             s->cert_file != NULL, s->n_methods);
+    return 0;
+}
+
+uint16_t rpc_server_port(const rpc_server_t *s)
+{
+    return s->port;
+}
+
+size_t rpc_server_calls(const rpc_server_t *s)
+{
+    return s->calls;
+}
+
+static void loop_closed(void *data)
+{
+    rpc_server_t *s = data;
+    void (*done)(void *) = s->close_done;
+    void *done_data = s->close_data;
+    free(s->methods);
+    free(s->host);
+    free(s->cert_file);
+    free(s->key_file);
+    free(s);
+    grpc_shutdown();
+    if (done)
+        done(done_data);
+}
+
+/* Once gRPC has let go of every call and the server: the queue goes. */
+static void server_maybe_done(rpc_server_t *s)
+{
+    if (!s->closing || s->calls || s->server)
+        return;
+    rpc_loop_close(s->q, loop_closed, s);
+}
+
+static void shutdown_done(rpc_tag_t *tag, bool ok)
+{
+    rpc_server_t *s = (rpc_server_t *)((char *)tag - offsetof(rpc_server_t, shutdown_tag));
+    (void)ok;
+    grpc_server_destroy(s->server);
+    s->server = NULL;
+    server_maybe_done(s);
+}
+
+void rpc_server_close(rpc_server_t *s, void (*done)(void *), void *data)
+{
+    if (!s) {
+        if (done)
+            done(data);
+        return;
+    }
+    s->closing = true;
+    s->close_done = done;
+    s->close_data = data;
+    if (!s->started) {
+        grpc_server_destroy(s->server);
+        s->server = NULL;
+        server_maybe_done(s);
+        return;
+    }
+    s->shutdown_tag.done = shutdown_done;
+    rpc_loop_expect(s->q);
+    grpc_server_shutdown_and_notify(s->server, rpc_loop_queue(s->q), &s->shutdown_tag);
+    grpc_server_cancel_all_calls(s->server);
+}
+
+void *rpc_call_data(const rpc_call_t *c)
+{
+    return c->m ? c->m->data : NULL;
+}
+
+const ProtobufCMessage *rpc_call_request(const rpc_call_t *c)
+{
+    return c->req;
+}
