@@ -280,12 +280,7 @@ static int slot_one(const char *mac, json_t *v, void *arg)
     s->mac = (char *)mac;
     s->granted_unix_ms = gv_date_ms(json_object_get(v, "granted"));
     s->granted_by = gv_str(json_object_get(v, "by"));
-    char key[MODEL_KEY_MAX];
-    const char *val;
-    size_t len;
-    int64_t created;
-    if (model_key(key, sizeof key, w->api->store.prefix, MODEL_K_RO_SLOTS, mac) > 0)
-        api_cache_peek(&w->api->cache, key, &val, &len, &s->token, &created);
+    s->token = gv_revision(w->api, MODEL_K_RO_SLOTS, mac, NULL);
     w->slots[w->n_slots++] = s;
     return 0;
 }
@@ -316,8 +311,6 @@ static void list_slots_read(api_t *api, rpc_call_t *call, const ProtobufCMessage
 {
     (void)msg;
     slots_walk_t w = {.api = api};
-    char prefix[MODEL_KEY_MAX];
-    snprintf(prefix, sizeof prefix, "%s%s", api->store.prefix, MODEL_K_RO_REQUESTS);
     w.cap = etcd_mirror_count(api->cache.mirror) + 1; /* bounds both lists */
     w.slots = gv_alloc(&w.arena, w.cap * sizeof(*w.slots));
     w.waiting = gv_alloc(&w.arena, w.cap * sizeof(*w.waiting));
@@ -332,13 +325,8 @@ static void list_slots_read(api_t *api, rpc_call_t *call, const ProtobufCMessage
         return;
     }
     for (size_t i = 0; i < w.n_waiting; i++) {
-        char key[MODEL_KEY_MAX];
-        const char *val;
-        size_t len;
-        int64_t mod = 0, created = 0;
-        snprintf(key, sizeof key, "%s%s", prefix, w.waiting[i]);
-        api_cache_peek(&api->cache, key, &val, &len, &mod, &created);
-        order[i] = (waiting_t){w.waiting[i], created};
+        order[i].mac = w.waiting[i];
+        gv_revision(api, MODEL_K_RO_REQUESTS, w.waiting[i], &order[i].since);
     }
     if (w.n_waiting)
         qsort(order, w.n_waiting, sizeof *order, cmp_waiting);

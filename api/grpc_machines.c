@@ -201,12 +201,7 @@ static int sched_one(const char *mac, json_t *v, void *arg)
     enjoliver__v1__schedule__init(s);
     s->mac = (char *)mac;
     gv_roles(&w->arena, roles, &s->roles, &s->n_roles);
-    char key[MODEL_KEY_MAX];
-    const char *val;
-    size_t len;
-    int64_t created;
-    if (model_key(key, sizeof key, w->api->store.prefix, MODEL_K_SCHEDULES, mac) > 0)
-        api_cache_peek(&w->api->cache, key, &val, &len, &s->revision, &created);
+    s->revision = gv_revision(w->api, MODEL_K_SCHEDULES, mac, NULL);
     w->items[w->n++] = s;
     return 0;
 }
@@ -259,12 +254,7 @@ static void set_answer(api_t *api, rpc_call_t *call, const ProtobufCMessage *msg
     Enjoliver__V1__Schedule s = ENJOLIVER__V1__SCHEDULE__INIT;
     s.mac = (char *)(boot ? boot : mac);
     gv_roles(&a, gv_roles_of(api, s.mac), &s.roles, &s.n_roles);
-    char key[MODEL_KEY_MAX];
-    const char *val;
-    size_t len;
-    int64_t created;
-    if (model_key(key, sizeof key, api->store.prefix, MODEL_K_SCHEDULES, s.mac) > 0)
-        api_cache_peek(&api->cache, key, &val, &len, &s.revision, &created);
+    s.revision = gv_revision(api, MODEL_K_SCHEDULES, s.mac, NULL);
     rpc_call_reply(call, &s.base);
     gv_arena_free(&a);
 }

@@ -64,6 +64,20 @@ int64_t gv_date_ms(json_t *date)
     return ms;
 }
 
+int64_t gv_revision(api_t *api, const char *kind, const char *id, int64_t *create_rev)
+{
+    char key[MODEL_KEY_MAX];
+    const char *v;
+    size_t len;
+    int64_t mod = 0, created = 0;
+    if (model_key(key, sizeof key, api->store.prefix, kind, id) < 0 ||
+        !api_cache_peek(&api->cache, key, &v, &len, &mod, &created))
+        mod = created = 0;
+    if (create_rev)
+        *create_rev = created;
+    return mod;
+}
+
 unsigned gv_role_bit(Enjoliver__V1__Role r)
 {
     switch (r) {
@@ -187,14 +201,9 @@ static void by_boot_mac(api_t *api, Enjoliver__V1__Machine *m, gv_arena_t *a)
         m->ignition->up_to_date = json_is_true(json_object_get(ig, "up_to_date"));
         m->ignition->reported_unix_ms = gv_date_ms(json_object_get(ig, "updated"));
     }
-    char key[MODEL_KEY_MAX];
-    const char *v;
-    size_t vlen;
-    int64_t rev, created;
     json_t *slot = api_cache_get(&api->cache, MODEL_K_RO_SLOTS, mac);
-    if (slot && model_key(key, sizeof key, api->store.prefix, MODEL_K_RO_SLOTS, mac) > 0 &&
-        api_cache_peek(&api->cache, key, &v, &vlen, &rev, &created) &&
-        (m->slot = gv_alloc(a, sizeof(*m->slot)))) {
+    int64_t rev = slot ? gv_revision(api, MODEL_K_RO_SLOTS, mac, NULL) : 0;
+    if (rev && (m->slot = gv_alloc(a, sizeof(*m->slot)))) {
         enjoliver__v1__slot__init(m->slot);
         m->slot->mac = m->boot_mac;
         m->slot->token = rev;
@@ -216,12 +225,7 @@ Enjoliver__V1__Machine *gv_machine(api_t *api, json_t *rec, gv_arena_t *a)
     m->updated_unix_ms = gv_date_ms(json_object_get(rec, "updated"));
     interfaces_and_disks(m, rec, a);
     by_boot_mac(api, m, a);
-    char key[MODEL_KEY_MAX];
-    const char *v;
-    size_t vlen;
-    int64_t created;
-    if (model_key(key, sizeof key, api->store.prefix, MODEL_K_MACHINES, m->uuid) > 0)
-        api_cache_peek(&api->cache, key, &v, &vlen, &m->revision, &created);
+    m->revision = gv_revision(api, MODEL_K_MACHINES, m->uuid, NULL);
     return m;
 }
 

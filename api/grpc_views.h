@@ -43,6 +43,10 @@ unsigned gv_roles_of(api_t *api, const char *boot_mac);
 /* An event record ("events/<id>") at its key's mod revision. */
 Enjoliver__V1__Event *gv_event(json_t *record, int64_t revision, gv_arena_t *a);
 
+/* The mod revision of "<prefix><kind><id>" in the cache (0: absent);
+ * create_rev (may be NULL) gets its create revision. */
+int64_t gv_revision(api_t *api, const char *kind, const char *id, int64_t *create_rev);
+
 /* A stored RFC 3339 date as Unix ms (0 when absent or malformed). */
 int64_t gv_date_ms(json_t *date);
 /* The JSON string's text, or "" (never NULL). */

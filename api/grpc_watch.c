@@ -454,14 +454,8 @@ static int event_seen(const char *id, json_t *v, void *arg)
     json_t *rec = api_cache_load(&w->api->cache, "events/", id);
     const char *m = json_string_value(json_object_get(rec, "machine"));
     if (rec && (!*w->machine || (m && strcmp(m, w->machine) == 0))) {
-        char key[MODEL_KEY_MAX];
-        const char *val;
-        size_t len;
-        int64_t mod = 0, created;
-        if (model_key(key, sizeof key, w->api->store.prefix, "events/", id) > 0)
-            api_cache_peek(&w->api->cache, key, &val, &len, &mod, &created);
         json_array_append(w->recs, rec);
-        json_array_append_new(w->revs, json_integer(mod));
+        json_array_append_new(w->revs, json_integer(gv_revision(w->api, "events/", id, NULL)));
     }
     json_decref(rec);
     return 0;
