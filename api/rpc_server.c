@@ -491,7 +491,17 @@ int rpc_server_new(uv_loop_t *loop, const rpc_server_config_t *cfg, rpc_server_t
         return -ENOMEM;
     }
     grpc_init(); /* counted: the etcd client may shut its own use down first */
-    s->server = grpc_server_create(NULL, NULL);
+    grpc_arg args[] = {
+        /* Watches are long and often silent: ping idle clients, drop the
+         * dead ones; let clients ping too (agents keep their watch alive). */
+        {GRPC_ARG_INTEGER, GRPC_ARG_KEEPALIVE_TIME_MS, {.integer = 60000}},
+        {GRPC_ARG_INTEGER, GRPC_ARG_KEEPALIVE_TIMEOUT_MS, {.integer = 20000}},
+        {GRPC_ARG_INTEGER, GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
+         {.integer = 10000}},
+        {GRPC_ARG_INTEGER, GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, {.integer = 1}},
+    };
+    grpc_channel_args ca = {sizeof args / sizeof *args, args};
+    s->server = grpc_server_create(&ca, NULL);
     grpc_server_register_completion_queue(s->server, rpc_loop_queue(s->q), NULL);
     *out = s;
     return 0;
