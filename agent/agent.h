@@ -1,0 +1,56 @@
+/*
+ * enjoliver-agent's daemon: on one machine, on one libuv loop.
+ *
+ *   - facts: read every facts_interval (agent/facts.h); posted to
+ *     POST /discovery when they differ from what was last accepted (at start,
+ *     after a reboot, when a NIC or disk changes), retried with backoff,
+ *     moving to the next server on failure;
+ *   - lifecycle: the installed Ignition (<root>/usr/share/oem/
+ *     coreos-install.json) reported every `interval` and as soon as the file
+ *     changes (Lifecycle.ReportIgnition);
+ *   - a watch on its own machine (Machines.Watch with its boot MAC) tells it
+ *     whether its Ignition is outdated and its rolling policy, without
+ *     polling; the watch resumes from its last revision when it breaks.
+ *
+ * Loop thread only. Errors are negative errno values.
+ */
+#ifndef ENJ_AGENT_H
+#define ENJ_AGENT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+typedef struct agent_s agent_t;
+
+typedef struct agent_config_s {
+    const char *const *servers; /* enjoliverd HTTP API URLs, tried in turn */
+    size_t n_servers;
+    const char *const *grpc_servers; /* its gRPC API, "host:port" */
+    size_t n_grpc_servers;
+    const char *root;         /* facts are read under it; NULL = "/" */
+    const char *lldp_file;    /* `lldpctl -f keyvalue` output; NULL: none */
+    const char *token;        /* admin token, for nothing the agent needs yet; may be NULL */
+    const char *tls_ca_file;  /* gRPC over TLS with these roots; NULL: plaintext */
+    unsigned interval_s;      /* lifecycle report period; 0 = 60 */
+    unsigned facts_interval_s; /* facts re-read period; 0 = 10 */
+} agent_config_t;
+
+/* What the agent knows of its machine, as the watch told it. */
+typedef struct agent_status_s {
+    bool registered;       /* the API knows the machine */
+    bool reported;         /* an Ignition report was recorded */
+    bool up_to_date;       /* ... and it matched what matchbox serves */
+    bool rolling_enabled;
+    char strategy[16];
+    int64_t revision; /* of the last machine event */
+    uint64_t discoveries; /* discovery posts accepted */
+    uint64_t ignition_reports;
+} agent_status_t;
+
+int agent_start(uv_loop_t *loop, const agent_config_t *cfg, agent_t **out);
+const agent_status_t *agent_status(const agent_t *a);
+/* Ends every request and the watch, then frees a and calls done. */
+void agent_stop(agent_t *a, void (*done)(void *), void *data);
+
+#endif
