@@ -10,6 +10,7 @@
 
 #include "agent/facts.h"
 #include "agent/report.h"
+#include "agent/rollout.h"
 #include "common/http_client.h"
 #include "common/log.h"
 #include "common/rpc_client.h"
@@ -43,6 +44,9 @@ struct agent_s {
     rpc_stream_t *watch;
     unsigned watch_failures;
     agent_status_t st;
+    agent_rollout_config_t ro_cfg;
+    char state_dir[1024], hooks_dir[1024], ignition_url[1200];
+    agent_rollout_t *rollout;
     bool stopping;
     int in_flight; /* requests and the watch */
     void (*stop_done)(void *);
@@ -120,6 +124,41 @@ static void post_facts(agent_t *a, agent_facts_t *f)
     a->in_flight++;
 }
 
+static int make_dirs(const char *path)
+{
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = 0;
+        if (mkdir(buf, 0700) != 0 && errno != EEXIST)
+            return -errno;
+        *p = '/';
+    }
+    return mkdir(buf, 0700) != 0 && errno != EEXIST ? -errno : 0;
+}
+
+/* The rolling-update sequence, once the machine's identity is known. */
+static int rollout_start(agent_t *a, const agent_facts_t *f)
+{
+    char dashed[AGENT_MAC_LEN + 1];
+    snprintf(dashed, sizeof dashed, "%s", f->boot_mac);
+    for (char *p = dashed; *p; p++)
+        *p = *p == ':' ? '-' : *p;
+    snprintf(a->ignition_url, sizeof a->ignition_url, "%s/ignition?uuid=%s&mac=%s&os=installed",
+             a->servers[a->server], f->uuid, dashed);
+    a->ro_cfg.ignition_url = a->ignition_url;
+    int rc = make_dirs(a->state_dir);
+    if (rc) {
+        log_error("rollout: cannot create the state directory", "dir=\"%s\" error=\"%s\"",
+                  a->state_dir, strerror(-rc));
+        return rc;
+    }
+    return agent_rollout_start(a->loop, a->rpc, &a->ro_cfg, f->boot_mac, f->uuid, f->boot_id,
+                               &a->rollout);
+}
+
 /* Reads the facts; posts them when they are not what the API has. */
 static void facts_tick(uv_timer_t *t)
 {
@@ -140,6 +179,10 @@ static void facts_tick(uv_timer_t *t)
     *a->last_why = 0;
     snprintf(a->mac, sizeof a->mac, "%s", f.boot_mac);
     snprintf(a->uuid, sizeof a->uuid, "%s", f.uuid);
+    if (!a->rollout && rollout_start(a, &f) != 0) {
+        agent_facts_free(&f);
+        return; /* said in the log; the next tick tries again */
+    }
     if (a->have_posted && agent_facts_equal(&a->posted, &f)) {
         agent_facts_free(&f);
         report_ignition(a, false); /* the installed file may have changed */
@@ -251,6 +294,18 @@ static void on_machine(rpc_stream_t *st, const ProtobufCMessage *m, void *data)
     snprintf(a->st.strategy, sizeof a->st.strategy, "%s",
              mc->rolling && mc->rolling->strategy ? mc->rolling->strategy : "");
     bool now = a->st.reported && !a->st.up_to_date;
+    if (a->rollout) {
+        bool cp = false;
+        for (size_t i = 0; i < mc->n_roles; i++)
+            cp |= mc->roles[i] == ENJOLIVER__V1__ROLE__ETCD_MEMBER ||
+                  mc->roles[i] == ENJOLIVER__V1__ROLE__KUBERNETES_CONTROL_PLANE;
+        agent_rollout_view_t v = {.known = true,
+                                  .outdated = now,
+                                  .rolling_enabled = a->st.rolling_enabled,
+                                  .strategy = a->st.strategy,
+                                  .control_plane = cp};
+        agent_rollout_update(a->rollout, &v);
+    }
     if (now != was)
         log_info(now ? "lifecycle: this machine is outdated" : "lifecycle: this machine is up to date",
                  "rolling=%d strategy=%s revision=%lld", a->st.rolling_enabled,
@@ -326,6 +381,15 @@ int agent_start(uv_loop_t *loop, const agent_config_t *cfg, agent_t **out)
     snprintf(a->lldp_file, sizeof a->lldp_file, "%s", cfg->lldp_file ? cfg->lldp_file : "");
     a->interval_ms = (cfg->interval_s ? cfg->interval_s : 60) * 1000u;
     a->facts_interval_ms = (cfg->facts_interval_s ? cfg->facts_interval_s : 10) * 1000u;
+    snprintf(a->state_dir, sizeof a->state_dir, "%s",
+             cfg->state_dir ? cfg->state_dir : "/var/lib/enjoliver-agent");
+    snprintf(a->hooks_dir, sizeof a->hooks_dir, "%s", cfg->hooks_dir ? cfg->hooks_dir : "");
+    a->ro_cfg = (agent_rollout_config_t){.state_dir = a->state_dir,
+                                         .hooks_dir = cfg->hooks_dir ? a->hooks_dir : NULL,
+                                         .hook_timeout_s = cfg->hook_timeout_s,
+                                         .check_timeout_s = cfg->check_timeout_s,
+                                         .check_retries = cfg->check_retries,
+                                         .check_interval_s = cfg->check_interval_s};
     rpc_client_config_t rc_cfg = {cfg->grpc_servers, cfg->n_grpc_servers, cfg->tls_ca_file,
                                   cfg->token, 0};
     int rc = a->servers ? 0 : -ENOMEM;
@@ -376,9 +440,16 @@ static void http_closed(void *data)
     maybe_stopped(a);
 }
 
+static void rollout_stopped(void *data)
+{
+    agent_t *a = data;
+    a->rollout = NULL;
+    maybe_stopped(a);
+}
+
 static void maybe_stopped(agent_t *a)
 {
-    if (!a->stopping || a->in_flight || a->open_handles || a->rpc || a->http)
+    if (!a->stopping || a->in_flight || a->open_handles || a->rpc || a->http || a->rollout)
         return;
     void (*done)(void *) = a->stop_done;
     void *data = a->stop_data;
@@ -401,6 +472,8 @@ void agent_stop(agent_t *a, void (*done)(void *), void *data)
     uv_close((uv_handle_t *)&a->report_timer, handle_closed);
     uv_close((uv_handle_t *)&a->post_retry, handle_closed);
     uv_close((uv_handle_t *)&a->watch_retry, handle_closed);
+    if (a->rollout) /* a hook is killed; the journal keeps the step */
+        agent_rollout_stop(a->rollout, rollout_stopped, a);
     /* Pending requests end (cancelled) and their callbacks run first. */
     http_client_close(a->http, http_closed, a);
     rpc_client_close(a->rpc, rpc_closed, a);

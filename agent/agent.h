@@ -10,7 +10,9 @@
  *     changes (Lifecycle.ReportIgnition);
  *   - a watch on its own machine (Machines.Watch with its boot MAC) tells it
  *     whether its Ignition is outdated and its rolling policy, without
- *     polling; the watch resumes from its last revision when it breaks.
+ *     polling; the watch resumes from its last revision when it breaks;
+ *   - what the watch says drives the rolling-update sequence
+ *     (agent/rollout.h), journaled in the state directory.
  *
  * Loop thread only. Errors are negative errno values.
  */
@@ -34,6 +36,9 @@ typedef struct agent_config_s {
     const char *tls_ca_file;  /* gRPC over TLS with these roots; NULL: plaintext */
     unsigned interval_s;      /* lifecycle report period; 0 = 60 */
     unsigned facts_interval_s; /* facts re-read period; 0 = 10 */
+    const char *state_dir;     /* the rollout journal; NULL = /var/lib/enjoliver-agent */
+    const char *hooks_dir;     /* see agent/rollout.h; NULL: the defaults */
+    unsigned hook_timeout_s, check_timeout_s, check_retries, check_interval_s; /* 0: defaults */
 } agent_config_t;
 
 /* What the agent knows of its machine, as the watch told it. */

@@ -31,6 +31,19 @@ static const char usage[] =
     "  --interval S          Ignition report period, s (default 60; a change of\n"
     "                        the installed file is reported at once)\n"
     "  --facts-interval S    how often the facts are read again, s (default 10)\n"
+    "  --state-dir DIR       the rolling-update journal (default\n"
+    "                        /var/lib/enjoliver-agent)\n"
+    "  --hooks-dir DIR       the site's hooks: drain, uncordon, kexec, reboot,\n"
+    "                        poweroff (executables), ready.d/* (ready checks, in\n"
+    "                        name order), blockers.d/* (while one fails, no\n"
+    "                        slot is asked). Missing ones: kubectl drain/uncordon\n"
+    "                        with the kubelet's kubeconfig, systemctl <strategy>,\n"
+    "                        and the original's ready checks (etcd, apiserver,\n"
+    "                        kubelet, node registered)\n"
+    "  --hook-timeout S      drain, strategy and uncordon hooks (default 600)\n"
+    "  --check-timeout S     one ready check or blocker (default 30)\n"
+    "  --check-retries N     attempts of a ready check (default 60)\n"
+    "  --check-interval S    between attempts (default 5)\n"
     "  --token-file PATH     bearer token sent with gRPC calls\n"
     "  --tls-ca PATH         PEM roots: gRPC over TLS (default plaintext)\n"
     "  --log-level LEVEL     debug, info, warn or error (default info)\n"
@@ -110,6 +123,9 @@ static void parse(int argc, char **argv, opts_t *o)
         {"interval", required_argument, 0, 'i'},   {"facts-interval", required_argument, 0, 'f'},
         {"token-file", required_argument, 0, 't'}, {"tls-ca", required_argument, 0, 'c'},
         {"log-level", required_argument, 0, 'L'},  {"log-format", required_argument, 0, 'F'},
+        {"state-dir", required_argument, 0, 'S'},  {"hooks-dir", required_argument, 0, 'H'},
+        {"hook-timeout", required_argument, 0, 'T'}, {"check-timeout", required_argument, 0, 'C'},
+        {"check-retries", required_argument, 0, 'R'}, {"check-interval", required_argument, 0, 'I'},
         {"help", no_argument, 0, 'h'},             {"version", no_argument, 0, 'V'},
         {0, 0, 0, 0}};
     int c;
@@ -140,6 +156,24 @@ static void parse(int argc, char **argv, opts_t *o)
             break;
         case 'c':
             o->cfg.tls_ca_file = optarg;
+            break;
+        case 'S':
+            o->cfg.state_dir = optarg;
+            break;
+        case 'H':
+            o->cfg.hooks_dir = optarg;
+            break;
+        case 'T':
+            o->cfg.hook_timeout_s = seconds(optarg, "--hook-timeout");
+            break;
+        case 'C':
+            o->cfg.check_timeout_s = seconds(optarg, "--check-timeout");
+            break;
+        case 'R':
+            o->cfg.check_retries = seconds(optarg, "--check-retries");
+            break;
+        case 'I':
+            o->cfg.check_interval_s = seconds(optarg, "--check-interval");
             break;
         case 'L': {
             log_level_t lv;

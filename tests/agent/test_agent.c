@@ -18,7 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "api_test.h"
+#include "agent_test.h"
 
 #define UUID "aaaaaaaa-0000-4000-8000-00000000a001"
 #define MAC "52:54:00:aa:00:01"
@@ -26,70 +26,6 @@
 #define DOC_B "{\"ignition\": {\"version\": \"2.0.0\"}, \"storage\": {\"files\": [1]}}"
 
 static char dir[400], root[450], agent_log[450];
-
-static void put(const char *rel, const char *text)
-{
-    char path[700];
-    snprintf(path, sizeof path, "%s/%s", root, rel);
-    CHECK(t_system("mkdir -p \"$(dirname '%s')\"", path) == 0);
-    FILE *f = fopen(path, "w");
-    CHECK(f != NULL);
-    fputs(text, f);
-    fclose(f);
-}
-
-static void make_root(void)
-{
-    put("proc/cmdline", "coreos.config.url=http://10.9.0.1:5000/ignition?uuid=" UUID
-                        "&mac=52-54-00-aa-00-01\n");
-    put("proc/sys/kernel/random/boot_id", "11111111-2222-3333-4444-555555555555\n");
-    put("sys/class/net/lo/address", "00:00:00:00:00:00\n");
-    put("sys/class/net/eth0/address", MAC "\n");
-    put("proc/net/route", "Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\n"
-                          "eth0\t00000000\t0100090A\t0003\t0\t0\t0\t00000000\n"
-                          "eth0\t0000090A\t00000000\t0001\t0\t0\t0\t00FFFFFF\n");
-    put("proc/net/fib_trie", "Local:\n  +-- 10.9.0.0/24 2 0 2\n     |-- 10.9.0.5\n"
-                             "        /32 host LOCAL\n");
-    put("sys/block/sda/size", "41943040\n");
-    put("usr/share/oem/coreos-install.json", DOC_A);
-}
-
-static pid_t start_agent(const char *bin, api_env_t *env)
-{
-    char server[64], grpc[64];
-    snprintf(server, sizeof server, "http://127.0.0.1:%u", env->port);
-    snprintf(grpc, sizeof grpc, "127.0.0.1:%u", env->grpc_port);
-    pid_t parent = getpid(), pid = fork();
-    CHECK(pid >= 0);
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
-            _exit(127);
-        int fd = open(agent_log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (fd < 0 || dup2(fd, 2) < 0 || dup2(fd, 1) < 0)
-            _exit(127);
-        execl(bin, bin, "--server", server, "--grpc-server", grpc, "--root", root, "--interval",
-              "1", "--facts-interval", "1", "--log-level", "debug", (char *)NULL);
-        _exit(127);
-    }
-    return pid;
-}
-
-/* Waits until the agent's log holds needle (1) or ms passed (0). */
-static int wait_log(const char *needle, unsigned ms)
-{
-    uint64_t end = t_now_ms() + ms;
-    do {
-        size_t len = 0;
-        char *text = api_fixture_path(agent_log, &len);
-        int found = text && strstr(text, needle);
-        free(text);
-        if (found)
-            return 1;
-        t_sleep_ms(50);
-    } while (t_now_ms() < end);
-    return 0;
-}
 
 static void dump_agent_log(void)
 {
@@ -103,7 +39,7 @@ int main(int argc, char **argv)
     CHECK(mkdtemp(dir) != NULL);
     snprintf(root, sizeof root, "%s/root", dir);
     snprintf(agent_log, sizeof agent_log, "%s/agent.log", dir);
-    make_root();
+    agent_root_make(root, UUID, MAC, 5, "11111111-2222-3333-4444-555555555555", DOC_A);
     char mb[450], doc[500];
     snprintf(mb, sizeof mb, "%s/mb", dir);
     snprintf(doc, sizeof doc, "%s/ignition/52-54-00-aa-00-01.json", mb);
@@ -116,7 +52,10 @@ int main(int argc, char **argv)
     api_env_t env;
     api_env_start(&env, argv[1], flags);
     t_on_fail(dump_agent_log);
-    pid_t agent = start_agent(argv[3], &env);
+    char state[500];
+    snprintf(state, sizeof state, "%s/state", dir);
+    const char *agent_flags[] = {"--state-dir", state, NULL};
+    pid_t agent = agent_spawn(argv[3], &env, root, agent_log, agent_flags);
 
     /* The machine is reported, and etcd holds it. */
     CHECKF(api_wait_body(&env, "/discovery", UUID, 10000), "the agent did not report the machine");
@@ -134,18 +73,15 @@ int main(int argc, char **argv)
     CHECK(t_system("printf '%%s' '%s' > '%s'", DOC_B, doc) == 0);
     CHECKF(api_wait_body(&env, "/lifecycle/ignition", "\"up-to-date\": false", 10000),
            "no outdated report");
-    CHECKF(wait_log("this machine is outdated", 10000), "the watch did not tell the agent");
+    CHECKF(agent_file_wait(agent_log, "this machine is outdated", 10000),
+           "the watch did not tell the agent");
 
     /* A new disk: reported again. */
-    put("sys/block/sdb/size", "2097152\n");
+    agent_root_put(root, "sys/block/sdb/size", "2097152\n");
     CHECKF(api_wait_body(&env, "/discovery", "/dev/sdb", 10000), "the new disk was not reported");
 
-    int st = 0;
-    CHECK(kill(agent, SIGTERM) == 0);
-    for (int i = 0; i < 100 && waitpid(agent, &st, WNOHANG) != agent; i++)
-        t_sleep_ms(50);
-    CHECKF(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the agent exited with status %d", st);
-    CHECK(wait_log("enjoliver-agent exited", 1000));
+    agent_stop_clean(agent);
+    CHECK(agent_file_wait(agent_log, "enjoliver-agent exited", 1000));
 
     api_env_stop(&env);
     api_standin_stop(standin);
