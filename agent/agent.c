@@ -7,8 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "agent/facts.h"
+#include "agent/install.h"
 #include "agent/report.h"
 #include "agent/rollout.h"
 #include "common/http_client.h"
@@ -47,6 +49,8 @@ struct agent_s {
     agent_rollout_config_t ro_cfg;
     char state_dir[1024], hooks_dir[1024], ignition_url[1200];
     agent_rollout_t *rollout;
+    agent_install_t *install;
+    char install_cmd[1300];
     bool stopping;
     int in_flight; /* requests and the watch */
     void (*stop_done)(void *);
@@ -155,8 +159,18 @@ static int rollout_start(agent_t *a, const agent_facts_t *f)
                   a->state_dir, strerror(-rc));
         return rc;
     }
-    return agent_rollout_start(a->loop, a->rpc, &a->ro_cfg, f->boot_mac, f->uuid, f->boot_id,
-                               &a->rollout);
+    agent_install_config_t ic = {.command = *a->install_cmd ? a->install_cmd : NULL,
+                                 .timeout_s = a->ro_cfg.hook_timeout_s,
+                                 .ignition_url = a->ignition_url};
+    rc = agent_install_start(a->loop, a->rpc, &ic, f->boot_mac, f->uuid, &a->install);
+    rc = rc ? rc
+            : agent_rollout_start(a->loop, a->rpc, &a->ro_cfg, f->boot_mac, f->uuid, f->boot_id,
+                                  &a->rollout);
+    if (rc && a->install) {
+        agent_install_stop(a->install, NULL, NULL);
+        a->install = NULL;
+    }
+    return rc;
 }
 
 /* Reads the facts; posts them when they are not what the API has. */
@@ -294,6 +308,9 @@ static void on_machine(rpc_stream_t *st, const ProtobufCMessage *m, void *data)
     snprintf(a->st.strategy, sizeof a->st.strategy, "%s",
              mc->rolling && mc->rolling->strategy ? mc->rolling->strategy : "");
     bool now = a->st.reported && !a->st.up_to_date;
+    if (a->install)
+        agent_install_update(a->install, mc->n_roles > 0,
+                             mc->state && mc->state->state ? mc->state->state : "");
     if (a->rollout) {
         bool cp = false;
         for (size_t i = 0; i < mc->n_roles; i++)
@@ -384,6 +401,12 @@ int agent_start(uv_loop_t *loop, const agent_config_t *cfg, agent_t **out)
     snprintf(a->state_dir, sizeof a->state_dir, "%s",
              cfg->state_dir ? cfg->state_dir : "/var/lib/enjoliver-agent");
     snprintf(a->hooks_dir, sizeof a->hooks_dir, "%s", cfg->hooks_dir ? cfg->hooks_dir : "");
+    char path[1100];
+    snprintf(path, sizeof path, "%s/install", a->hooks_dir);
+    if (cfg->install_command)
+        snprintf(a->install_cmd, sizeof a->install_cmd, "%s", cfg->install_command);
+    else if (cfg->hooks_dir && access(path, X_OK) == 0)
+        snprintf(a->install_cmd, sizeof a->install_cmd, "'%s'", path);
     a->ro_cfg = (agent_rollout_config_t){.state_dir = a->state_dir,
                                          .hooks_dir = cfg->hooks_dir ? a->hooks_dir : NULL,
                                          .hook_timeout_s = cfg->hook_timeout_s,
@@ -447,9 +470,17 @@ static void rollout_stopped(void *data)
     maybe_stopped(a);
 }
 
+static void install_stopped(void *data)
+{
+    agent_t *a = data;
+    a->install = NULL;
+    maybe_stopped(a);
+}
+
 static void maybe_stopped(agent_t *a)
 {
-    if (!a->stopping || a->in_flight || a->open_handles || a->rpc || a->http || a->rollout)
+    if (!a->stopping || a->in_flight || a->open_handles || a->rpc || a->http || a->rollout ||
+        a->install)
         return;
     void (*done)(void *) = a->stop_done;
     void *data = a->stop_data;
@@ -474,6 +505,8 @@ void agent_stop(agent_t *a, void (*done)(void *), void *data)
     uv_close((uv_handle_t *)&a->watch_retry, handle_closed);
     if (a->rollout) /* a hook is killed; the journal keeps the step */
         agent_rollout_stop(a->rollout, rollout_stopped, a);
+    if (a->install)
+        agent_install_stop(a->install, install_stopped, a);
     /* Pending requests end (cancelled) and their callbacks run first. */
     http_client_close(a->http, http_closed, a);
     rpc_client_close(a->rpc, rpc_closed, a);

@@ -39,6 +39,9 @@ typedef struct agent_config_s {
     const char *state_dir;     /* the rollout journal; NULL = /var/lib/enjoliver-agent */
     const char *hooks_dir;     /* see agent/rollout.h; NULL: the defaults */
     unsigned hook_timeout_s, check_timeout_s, check_retries, check_interval_s; /* 0: defaults */
+    /* The disk install (agent/install.h); NULL: <hooks_dir>/install when it
+     * is there, else no install. */
+    const char *install_command;
 } agent_config_t;
 
 /* What the agent knows of its machine, as the watch told it. */

@@ -42,7 +42,13 @@ static const char usage[] =
     "                        with the kubelet's kubeconfig, systemctl <strategy>,\n"
     "                        and the original's ready checks (etcd, apiserver,\n"
     "                        kubelet, node registered)\n"
-    "  --hook-timeout S      drain, strategy and uncordon hooks (default 600)\n"
+    "                        An executable `install` there (or --install-hook)\n"
+    "                        makes a discovery system install itself once it\n"
+    "                        has roles: install authorization, the hook, the\n"
+    "                        install report\n"
+    "  --install-hook CMD    the disk install command (run with /bin/sh -c)\n"
+    "  --hook-timeout S      drain, strategy, uncordon and install hooks\n"
+    "                        (default 600; install 1800 when unset)\n"
     "  --check-timeout S     one ready check or blocker (default 30)\n"
     "  --check-retries N     attempts of a ready check (default 60)\n"
     "  --check-interval S    between attempts (default 5)\n"
@@ -128,6 +134,7 @@ static void parse(int argc, char **argv, opts_t *o)
         {"state-dir", required_argument, 0, 'S'},  {"hooks-dir", required_argument, 0, 'H'},
         {"hook-timeout", required_argument, 0, 'T'}, {"check-timeout", required_argument, 0, 'C'},
         {"check-retries", required_argument, 0, 'R'}, {"check-interval", required_argument, 0, 'I'},
+        {"install-hook", required_argument, 0, 'N'},
         {"help", no_argument, 0, 'h'},             {"version", no_argument, 0, 'V'},
         {0, 0, 0, 0}};
     int c;
@@ -164,6 +171,9 @@ static void parse(int argc, char **argv, opts_t *o)
             break;
         case 'H':
             o->cfg.hooks_dir = optarg;
+            break;
+        case 'N':
+            o->cfg.install_command = optarg;
             break;
         case 'T':
             o->cfg.hook_timeout_s = seconds(optarg, "--hook-timeout");

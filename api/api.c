@@ -8,6 +8,14 @@
 
 #include "etcd/client.h"
 
+/* The elected replica, read from the election keys in the cache (for a
+ * replica without a controller, which is never told). */
+static void leader_from_election(char *out, size_t size, void *data)
+{
+    api_t *api = data;
+    api_cache_oldest(&api->cache, "election/", out, size);
+}
+
 int api_new(uv_loop_t *loop, etcd_client_t *etcd, const api_config_t *cfg, http_server_t *http,
             api_t **out)
 {
@@ -41,7 +49,10 @@ int api_new(uv_loop_t *loop, etcd_client_t *etcd, const api_config_t *cfg, http_
         rc = fragments_new(&api->available_items);
     if (rc == 0 && api->matchbox_uri[0])
         rc = http_client_new(loop, NULL, &api->matchbox);
-    health_config_t hc = {.matchbox = api->matchbox, .matchbox_uri = api->matchbox_uri};
+    health_config_t hc = {.matchbox = api->matchbox,
+                          .matchbox_uri = api->matchbox_uri,
+                          .leader = leader_from_election,
+                          .leader_data = api};
     if (rc == 0)
         rc = health_new(loop, etcd, &hc, &api->health);
     if (rc == 0)

@@ -275,3 +275,27 @@ void api_cache_read(api_cache_t *c, http_request_t *req, http_handler_fn handler
         http_request_respond_error(req, 503, "the cache is not available");
     }
 }
+
+typedef struct oldest_s {
+    const etcd_mirror_entry_t *e;
+} oldest_t;
+
+static int keep_oldest(const etcd_mirror_entry_t *e, void *arg)
+{
+    oldest_t *o = arg;
+    if (!o->e || e->create_revision < o->e->create_revision)
+        o->e = e;
+    return 0;
+}
+
+void api_cache_oldest(api_cache_t *c, const char *kind, char *out, size_t size)
+{
+    char prefix[512];
+    oldest_t o = {NULL};
+    *out = 0;
+    snprintf(prefix, sizeof prefix, "%s%s", c->prefix, kind);
+    if (c->mirror)
+        etcd_mirror_foreach_prefix(c->mirror, prefix, strlen(prefix), keep_oldest, &o);
+    if (o.e)
+        snprintf(out, size, "%.*s", (int)o.e->value_len, (const char *)o.e->value);
+}

@@ -77,6 +77,11 @@ bool api_cache_has(api_cache_t *c, const char *kind, const char *id);
 typedef int (*api_cache_visit_fn)(const char *id, json_t *value, void *arg);
 int api_cache_foreach(api_cache_t *c, const char *kind, api_cache_visit_fn fn, void *arg);
 
+/* The value of the key of "<prefix><kind>..." created first (lowest
+ * create revision: an election's leader), copied into out ("" when there
+ * is none). */
+void api_cache_oldest(api_cache_t *c, const char *kind, char *out, size_t size);
+
 /* Runs handler(req, data) once the cache is fresh enough for req (see
  * above), or answers 503 itself. */
 void api_cache_read(api_cache_t *c, http_request_t *req, http_handler_fn handler, void *data);

@@ -17,6 +17,7 @@
 #include "model/clock.h"
 #include "model/keys.h"
 #include "model/machine_ops.h"
+#include "model/rawquery.h"
 #include "model/rollout_ops.h"
 #include "model/validate.h"
 
@@ -392,10 +393,15 @@ static void report_ignition(rpc_call_t *call, const ProtobufCMessage *msg, void 
         return;
     json_error_t jerr;
     json_t *running = json_loads(req->ignition_json, 0, &jerr);
+    if (!running) {
+        rpc_call_fail(call, GRPC_STATUS_INVALID_ARGUMENT, "ignition_json: not JSON (line %d: %s)",
+                      jerr.line, jerr.text);
+        return;
+    }
     if (!json_is_object(running)) {
         json_decref(running);
         rpc_call_fail(call, GRPC_STATUS_INVALID_ARGUMENT,
-                      "ignition_json: not a JSON object (line %d: %s)", jerr.line, jerr.text);
+                      "ignition_json: an Ignition document is a JSON object");
         return;
     }
     if (*req->selectors) {
@@ -432,8 +438,14 @@ static void install_decided(const api_install_result_t *res, void *data)
         return;
     }
     Enjoliver__V1__AuthorizeInstallResponse r = ENJOLIVER__V1__AUTHORIZE_INSTALL_RESPONSE__INIT;
+    char holder[MODEL_MAC_LEN + 1] = "";
+    model_err_t err = {{0}};
+    /* The lock keeps the holder's raw query (what HTTP answers shows);
+     * the proto promises its MAC. */
+    if (!res->granted && model_query_mac(res->holder, strlen(res->holder), holder, &err) != 0)
+        snprintf(holder, sizeof holder, "%s", "");
     r.granted = res->granted;
-    r.holder = (char *)(res->granted ? "" : res->holder);
+    r.holder = holder;
     r.expires_unix_ms = res->expires_ms ? model_now_ms() + res->expires_ms : 0;
     rpc_call_reply(call, &r.base);
 }

@@ -109,6 +109,17 @@ static void machines_list_read(api_t *api, rpc_call_t *call, const ProtobufCMess
     gv_arena_free(&w.arena);
 }
 
+/* A bounded copy of what a client sent, for a message: printable ASCII,
+ * anything else as '?'. */
+static const char *printable(const char *in, char *out, size_t size)
+{
+    size_t i = 0;
+    for (; in[i] && i + 1 < size; i++)
+        out[i] = in[i] >= 0x20 && in[i] < 0x7f && in[i] != '"' ? in[i] : '?';
+    out[i] = 0;
+    return out;
+}
+
 static void machines_list(rpc_call_t *call, const ProtobufCMessage *msg, void *data)
 {
     const Enjoliver__V1__ListMachinesRequest *req = (const void *)msg;
@@ -121,7 +132,9 @@ static void machines_list(rpc_call_t *call, const ProtobufCMessage *msg, void *d
     else if (*req->page_token && (model_uuid_parse(req->page_token, uuid, "page_token", &err) != 0 ||
                                   strcmp(uuid, req->page_token) != 0))
         rpc_call_fail(call, GRPC_STATUS_INVALID_ARGUMENT,
-                      "page_token: not a token this API gave (%s)", err.msg);
+                      "page_token: \"%s\" is not a token this API gave (give the "
+                      "next_page_token of the previous page)",
+                      printable(req->page_token, uuid, sizeof uuid));
     else
         api_grpc_fresh(data, call, msg, machines_list_read);
 }

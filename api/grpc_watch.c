@@ -52,6 +52,7 @@ typedef struct watcher_s {
     kind_t kind;
     char mac[MODEL_MAC_LEN + 1];   /* filter; "" = all */
     char uuid[MODEL_UUID_LEN + 1]; /* the mac's machine when known */
+    int64_t from; /* resumed from this revision: nothing older is sent */
 } watcher_t;
 
 /* A change seen during this loop turn, not yet sent. */
@@ -107,13 +108,25 @@ static void ring_make_room(grpc_hub_t *h, size_t bytes)
     }
 }
 
-static bool wants(const watcher_t *w, const entry_t *e)
+/* The machine that owns the watcher's MAC: looked up again until found,
+ * as the machine may come after the watch (by any of its MACs). */
+static const char *watched_uuid(watcher_t *w)
 {
-    if (w->kind != e->kind)
+    if (!*w->uuid) {
+        json_t *idx = api_cache_get(&w->hub->api->cache, MODEL_K_MACS, w->mac);
+        snprintf(w->uuid, sizeof w->uuid, "%s",
+                 json_string_value(json_object_get(idx, "uuid")) ?: "");
+    }
+    return w->uuid;
+}
+
+static bool wants(watcher_t *w, const entry_t *e)
+{
+    if (w->kind != e->kind || e->revision < w->from)
         return false;
     if (!*w->mac)
         return true;
-    if (e->kind == K_MACHINE && *w->uuid && strcmp(w->uuid, e->uuid) == 0)
+    if (e->kind == K_MACHINE && strcmp(watched_uuid(w), e->uuid) == 0)
         return true;
     return strcmp(w->mac, e->mac) == 0;
 }
@@ -367,8 +380,7 @@ static watcher_t *watcher_new(grpc_hub_t *h, rpc_call_t *call, kind_t kind, cons
     w->call = call;
     w->kind = kind;
     snprintf(w->mac, sizeof w->mac, "%s", mac);
-    json_t *idx = *mac ? api_cache_get(&h->api->cache, MODEL_K_MACS, mac) : NULL;
-    snprintf(w->uuid, sizeof w->uuid, "%s", json_string_value(json_object_get(idx, "uuid")) ?: "");
+    w->from = resume;
     w->prev = h->watchers.prev;
     w->next = &h->watchers;
     h->watchers.prev->next = w;
@@ -378,13 +390,13 @@ static watcher_t *watcher_new(grpc_hub_t *h, rpc_call_t *call, kind_t kind, cons
     return w;
 }
 
-/* Sends the ring's events from resume on. 0, or -EPIPE (the watcher is
- * gone). */
-static int replay(grpc_hub_t *h, watcher_t *w, int64_t resume)
+/* Sends the ring's events from the watcher's resume revision on. 0, or
+ * -EPIPE (the watcher is gone). */
+static int replay(grpc_hub_t *h, watcher_t *w)
 {
     for (size_t i = 0; i < h->len; i++) {
         entry_t *e = ring_at(h, i);
-        if (e->revision >= resume && wants(w, e) && rpc_call_send_packed(w->call, e->bb) != 0)
+        if (wants(w, e) && rpc_call_send_packed(w->call, e->bb) != 0)
             return -EPIPE;
     }
     return 0;
@@ -400,7 +412,7 @@ static int snapshot_one(const char *uuid, json_t *m, void *arg)
 {
     snap_t *s = arg;
     const char *boot = json_string_value(json_object_get(m, "boot_mac"));
-    if (*s->w->mac && strcmp(uuid, s->w->uuid) != 0 && (!boot || strcmp(boot, s->w->mac) != 0))
+    if (*s->w->mac && strcmp(uuid, watched_uuid(s->w)) != 0)
         return 0;
     grpc_byte_buffer *bb = machine_event(s->h, ENJOLIVER__V1__MACHINE_EVENT__TYPE__SNAPSHOT, m,
                                          uuid, boot, api_cache_revision(&s->h->api->cache));
@@ -419,7 +431,7 @@ static void machines_watch(rpc_call_t *call, const ProtobufCMessage *msg, void *
     if (!w)
         return;
     if (req->resume_revision) {
-        replay(h, w, req->resume_revision);
+        replay(h, w);
         return; /* -EPIPE: the cancel hook freed w */
     }
     snap_t s = {h, w, 0};
@@ -461,6 +473,45 @@ static int event_seen(const char *id, json_t *v, void *arg)
     return 0;
 }
 
+typedef struct ev_order_s {
+    int64_t revision;
+    size_t index;
+} ev_order_t;
+
+static int cmp_order(const void *a, const void *b)
+{
+    const ev_order_t *x = a, *y = b;
+    return x->revision < y->revision ? -1 : x->revision > y->revision;
+}
+
+/* Keys sort by time then replica: two replicas' events of one millisecond
+ * may come out of revision order. Revision order is the order they were
+ * written in. */
+static void sort_by_revision(ev_walk_t *w)
+{
+    size_t n = json_array_size(w->recs);
+    ev_order_t *o = n ? malloc(n * sizeof(*o)) : NULL;
+    json_t *recs = json_array(), *revs = json_array();
+    if (!o || !recs || !revs) {
+        free(o);
+        json_decref(recs);
+        json_decref(revs);
+        return; /* key order, then */
+    }
+    for (size_t i = 0; i < n; i++)
+        o[i] = (ev_order_t){json_integer_value(json_array_get(w->revs, i)), i};
+    qsort(o, n, sizeof *o, cmp_order);
+    for (size_t i = 0; i < n; i++) {
+        json_array_append(recs, json_array_get(w->recs, o[i].index));
+        json_array_append(revs, json_array_get(w->revs, o[i].index));
+    }
+    free(o);
+    json_decref(w->recs);
+    json_decref(w->revs);
+    w->recs = recs;
+    w->revs = revs;
+}
+
 /* The machine filter and the latest `limit` events, or fails the call. */
 static int events_latest(api_t *api, rpc_call_t *call, const char *machine, uint32_t limit,
                          ev_walk_t *w, char mac[MODEL_MAC_LEN + 1], size_t *first)
@@ -477,6 +528,7 @@ static int events_latest(api_t *api, rpc_call_t *call, const char *machine, uint
     }
     *w = (ev_walk_t){api, mac, json_array(), json_array()};
     api_cache_foreach(&api->cache, "events/", event_seen, w);
+    sort_by_revision(w);
     size_t n = json_array_size(w->recs), want = limit ? limit : EVENTS_DEFAULT;
     *first = n > want ? n - want : 0;
     return 0;
@@ -528,7 +580,7 @@ static void events_watch(rpc_call_t *call, const ProtobufCMessage *msg, void *da
     if (!w)
         return;
     if (req->resume_revision) {
-        replay(h, w, req->resume_revision);
+        replay(h, w);
         return;
     }
     ev_walk_t walk;

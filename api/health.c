@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,7 +44,21 @@ struct health_s {
     int logged_state;   /* -1 unknown, else the last logged etcd_ok */
     char leader[256];
     int is_leader, leadership_known;
+    void (*leader_fn)(char *out, size_t size, void *data);
+    void *leader_data;
 };
+
+/* The leader as the controller said, or as the election keys say. */
+static bool leadership(health_t *h)
+{
+    if (h->leadership_known)
+        return true;
+    if (!h->leader_fn)
+        return false;
+    h->leader_fn(h->leader, sizeof h->leader, h->leader_data);
+    h->is_leader = 0;
+    return true;
+}
 
 static void respond(health_t *h, void *data)
 {
@@ -63,7 +78,7 @@ static void respond(health_t *h, void *data)
             json_pack("{s:b, s:b}", "ipxe", h->ipxe_ok, "ignition", h->ignition_ok));
     }
     json_object_set_new(body, "global", json_boolean(ok));
-    if (h->leadership_known) {
+    if (leadership(h)) {
         json_object_set_new(body, "leader", json_string(h->leader));
         json_object_set_new(body, "is_leader", json_boolean(h->is_leader));
     }
@@ -222,8 +237,9 @@ int health_matchbox_ok(const health_t *h)
     return ok;
 }
 
-const char *health_leader(const health_t *h, int *is_leader)
+const char *health_leader(health_t *h, int *is_leader)
 {
+    leadership(h);
     *is_leader = h->is_leader;
     return h->leader;
 }
@@ -245,6 +261,10 @@ int health_new(uv_loop_t *loop, etcd_client_t *client, const health_config_t *cf
         cfg != NULL && cfg->probe_timeout_ms ? cfg->probe_timeout_ms : DEFAULT_PROBE_TIMEOUT_MS;
     h->cache_ms = cfg != NULL && cfg->cache_ms ? cfg->cache_ms : DEFAULT_CACHE_MS;
     h->logged_state = -1;
+    if (cfg != NULL) {
+        h->leader_fn = cfg->leader;
+        h->leader_data = cfg->leader_data;
+    }
     *out = h;
     return 0;
 }

@@ -40,6 +40,11 @@ typedef struct health_config_s {
     unsigned cache_ms;         /* 0 = 1000; how long a probe result is reused */
     http_client_t *matchbox;   /* NULL: no matchbox probes; borrowed */
     const char *matchbox_uri;  /* copied */
+    /* Until health_set_leadership() is called (a replica that does not
+     * reconcile never calls it), the leader's name comes from here: fills
+     * out ("" when none). NULL: unknown, left out. */
+    void (*leader)(char *out, size_t size, void *data);
+    void *leader_data;
 } health_config_t;
 
 /* The clients are borrowed and must outlive every probe (close them first:
@@ -55,7 +60,7 @@ int health_etcd_ok(const health_t *h);
 /* Every matchbox probe succeeded (1 when no matchbox is configured). */
 int health_matchbox_ok(const health_t *h);
 /* The leading replica's name ("" when none or not known yet). */
-const char *health_leader(const health_t *h, int *is_leader);
+const char *health_leader(health_t *h, int *is_leader);
 
 /* The http_handler_fn of GET /healthz; data = the health_t. */
 void health_handle_healthz(http_request_t *req, void *data);

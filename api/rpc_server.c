@@ -9,6 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
 #include "common/log.h"
 #include "common/rpc_loop.h"
 
@@ -540,6 +543,29 @@ static char *read_pem(const char *path)
     return buf;
 }
 
+/* gRPC only says "cannot add the port" for bad TLS files: check them
+ * first, so that the error says what is wrong. */
+static const char *tls_files_problem(const char *cert_file, const char *key_file)
+{
+    FILE *cf = fopen(cert_file, "r"), *kf = fopen(key_file, "r");
+    X509 *cert = cf ? PEM_read_X509(cf, NULL, NULL, NULL) : NULL;
+    EVP_PKEY *key = kf ? PEM_read_PrivateKey(kf, NULL, NULL, NULL) : NULL;
+    const char *why = !cf     ? "the certificate file cannot be opened"
+                      : !kf   ? "the key file cannot be opened"
+                      : !cert ? "the certificate file holds no PEM certificate"
+                      : !key  ? "the key file holds no PEM private key (or it is encrypted)"
+                      : X509_check_private_key(cert, key) != 1
+                          ? "the private key does not belong to the certificate"
+                          : NULL;
+    X509_free(cert);
+    EVP_PKEY_free(key);
+    if (cf)
+        fclose(cf);
+    if (kf)
+        fclose(kf);
+    return why;
+}
+
 static grpc_server_credentials *server_creds(rpc_server_t *s)
 {
     if (!s->cert_file)
@@ -560,6 +586,12 @@ int rpc_server_start(rpc_server_t *s)
     char addr[300];
     bool v6 = strchr(s->host, ':') != NULL;
     snprintf(addr, sizeof addr, v6 ? "[%s]:%u" : "%s:%u", s->host, (unsigned)s->port);
+    const char *why = s->cert_file ? tls_files_problem(s->cert_file, s->key_file) : NULL;
+    if (why) {
+        log_error("grpc: bad TLS files", "cert=\"%s\" key=\"%s\" reason=\"%s\"", s->cert_file,
+                  s->key_file, why);
+        return -EINVAL;
+    }
     grpc_server_credentials *creds = server_creds(s);
     if (!creds) {
         log_error("grpc: cannot read the TLS certificate or key", "cert=%s key=%s", s->cert_file,

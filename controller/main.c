@@ -277,7 +277,8 @@ static int app_start(app_t *app)
     if (rc != 0) {
         log_error("cannot start the gRPC API", "address=%s:%d error=%s",
                   log_quote(app->cfg.listen_grpc.host, q, sizeof q), app->cfg.listen_grpc.port,
-                  strerror(-rc));
+                  rc == -EINVAL ? "\"bad TLS certificate or key (see above)\""
+                                : log_quote(strerror(-rc), qerr, sizeof qerr));
         return rc;
     }
     app->grpc_open = 1;

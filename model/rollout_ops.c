@@ -66,8 +66,10 @@ static int plan_release(model_ro_op_t *op)
     model_mac_op_t *mop = &op->mop;
     const model_kv_t *slot = model_mac_op_seen(mop, MODEL_K_RO_SLOTS, boot(mop));
     if (!slot || !slot->value) {
-        model_err_set(&mop->op.err, NULL, "%s holds no slot", boot(mop));
-        return -ENOENT;
+        /* Released already or taken back: the token names no slot now. */
+        model_err_set(&mop->op.err, NULL, "%s holds no slot: token %lld is stale", boot(mop),
+                      (long long)op->token);
+        return -ESTALE;
     }
     if (slot->mod_rev != op->token) {
         model_err_set(&mop->op.err, NULL, "token %lld is not the slot's (%lld): stale",

@@ -66,8 +66,8 @@ typedef struct model_ro_op_s {
     void (*done)(struct model_ro_op_s *op, int err, int64_t revision);
 } model_ro_op_t;
 
-/* done() errors: -ENOENT unknown MAC (or no slot to release), -EPERM
- * rolling updates disabled for the machine (REQUEST), -ESTALE wrong token.
+/* done() errors: -ENOENT unknown MAC, -EPERM rolling updates disabled for
+ * the machine (REQUEST), -ESTALE wrong token or no slot held (RELEASE).
  * READY and GROUP need no rolling policy. */
 int model_ro_op_start(model_store_t *st, model_ro_op_t *op, const char *mac,
                       void (*done)(model_ro_op_t *op, int err, int64_t revision));
