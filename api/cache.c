@@ -215,6 +215,20 @@ int api_cache_foreach(api_cache_t *c, const char *kind, api_cache_visit_fn fn, v
     return etcd_mirror_foreach_prefix(c->mirror, prefix, (size_t)n, visit, &v);
 }
 
+int api_cache_foreach_after(api_cache_t *c, const char *kind, const char *after,
+                            api_cache_visit_fn fn, void *arg)
+{
+    if (!after || !*after)
+        return api_cache_foreach(c, kind, fn, arg);
+    char prefix[512], from[1024];
+    int n = snprintf(prefix, sizeof prefix, "%s%s", c->prefix, kind);
+    int m = snprintf(from, sizeof from, "%s%s", prefix, after);
+    if (n < 0 || n >= (int)sizeof prefix || m < 0 || m >= (int)sizeof from || !c->mirror)
+        return -EINVAL;
+    visit_t v = {c, (size_t)n, fn, arg};
+    return etcd_mirror_foreach_after(c->mirror, prefix, (size_t)n, from, (size_t)m, visit, &v);
+}
+
 typedef struct pending_read_s {
     http_request_t *req;
     http_handler_fn handler;

@@ -77,6 +77,11 @@ bool api_cache_has(api_cache_t *c, const char *kind, const char *id);
 typedef int (*api_cache_visit_fn)(const char *id, json_t *value, void *arg);
 int api_cache_foreach(api_cache_t *c, const char *kind, api_cache_visit_fn fn, void *arg);
 
+/* api_cache_foreach from the first id strictly after `after` ("" or NULL:
+ * from the start), in O(log n) to get there. */
+int api_cache_foreach_after(api_cache_t *c, const char *kind, const char *after,
+                            api_cache_visit_fn fn, void *arg);
+
 /* The value of the key of "<prefix><kind>..." created first (lowest
  * create revision: an election's leader), copied into out ("" when there
  * is none). */

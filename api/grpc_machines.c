@@ -58,8 +58,6 @@ static bool list_matches(list_walk_t *w, const char *uuid, json_t *m)
 static int list_one(const char *uuid, json_t *m, void *arg)
 {
     list_walk_t *w = arg;
-    if (w->after && strcmp(uuid, w->after) <= 0)
-        return 0;
     if (!list_matches(w, uuid, m))
         return 0;
     if (w->n == w->limit) {
@@ -94,7 +92,8 @@ static void machines_list_read(api_t *api, rpc_call_t *call, const ProtobufCMess
             w.mac_uuid = "-"; /* no machine has it: an empty list */
     }
     w.items = calloc(w.limit, sizeof(*w.items));
-    int rc = w.items ? api_cache_foreach(&api->cache, MODEL_K_MACHINES, list_one, &w) : -ENOMEM;
+    int rc = w.items ? api_cache_foreach_after(&api->cache, MODEL_K_MACHINES, w.after, list_one, &w)
+                     : -ENOMEM;
     if (rc < 0 || w.arena.failed) {
         rpc_call_fail(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
     } else {

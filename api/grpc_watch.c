@@ -31,6 +31,7 @@
 
 #define RING_MAX 16384
 #define RING_BYTES_MAX (64u << 20)
+#define SNAPSHOT_CHUNK 64
 #define EVENTS_DEFAULT 100u
 #define EVENTS_MAX 1000u
 
@@ -53,6 +54,11 @@ typedef struct watcher_s {
     char mac[MODEL_MAC_LEN + 1];   /* filter; "" = all */
     char uuid[MODEL_UUID_LEN + 1]; /* the mac's machine when known */
     int64_t from; /* resumed from this revision: nothing older is sent */
+    /* A snapshot is sent at the client's pace, a chunk each time the
+     * stream's queue drains; live events wait in the ring meanwhile. */
+    bool snapshotting;
+    char cursor[MODEL_UUID_LEN + 1]; /* the last machine sent */
+    int64_t snap_rev;                /* the cache's revision when it began */
 } watcher_t;
 
 /* A change seen during this loop turn, not yet sent. */
@@ -122,7 +128,7 @@ static const char *watched_uuid(watcher_t *w)
 
 static bool wants(watcher_t *w, const entry_t *e)
 {
-    if (w->kind != e->kind || e->revision < w->from)
+    if (w->kind != e->kind || e->revision < w->from || w->snapshotting)
         return false;
     if (!*w->mac)
         return true;
@@ -406,11 +412,15 @@ typedef struct snap_s {
     grpc_hub_t *h;
     watcher_t *w;
     int err;
+    size_t sent;
 } snap_t;
 
 static int snapshot_one(const char *uuid, json_t *m, void *arg)
 {
     snap_t *s = arg;
+    if (s->sent == SNAPSHOT_CHUNK)
+        return 1; /* the rest at the next drain */
+    snprintf(s->w->cursor, sizeof s->w->cursor, "%s", uuid);
     const char *boot = json_string_value(json_object_get(m, "boot_mac"));
     if (*s->w->mac && strcmp(uuid, watched_uuid(s->w)) != 0)
         return 0;
@@ -419,7 +429,46 @@ static int snapshot_one(const char *uuid, json_t *m, void *arg)
     s->err = bb ? rpc_call_send_packed(s->w->call, bb) : -ENOMEM;
     if (bb)
         grpc_byte_buffer_destroy(bb);
+    s->sent++;
     return s->err;
+}
+
+static void watcher_end(watcher_t *w, grpc_status_code code, const char *msg)
+{
+    rpc_call_t *call = w->call;
+    rpc_call_on_cancel(call, NULL, NULL);
+    rpc_call_on_drain(call, NULL, NULL);
+    watcher_free(w);
+    rpc_call_finish(call, code, "%s", msg);
+}
+
+/* The next chunk of a watcher's snapshot; at its end, SNAPSHOT_END and
+ * what changed since it began (from the ring), then live events. */
+static void snapshot_more(rpc_call_t *call, void *data)
+{
+    watcher_t *w = data;
+    grpc_hub_t *h = w->hub;
+    snap_t s = {h, w, 0, 0};
+    api_cache_foreach_after(&h->api->cache, MODEL_K_MACHINES, w->cursor, snapshot_one, &s);
+    if (s.err == -EPIPE)
+        return; /* the cancel hook freed w */
+    if (s.err < 0)
+        return watcher_end(w, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+    if (s.sent == SNAPSHOT_CHUNK)
+        return;
+    rpc_call_on_drain(call, NULL, NULL);
+    w->snapshotting = false;
+    Enjoliver__V1__MachineEvent end = ENJOLIVER__V1__MACHINE_EVENT__INIT;
+    end.type = ENJOLIVER__V1__MACHINE_EVENT__TYPE__SNAPSHOT_END;
+    end.revision = w->snap_rev;
+    if (rpc_call_send(call, &end.base) != 0)
+        return;
+    if (w->snap_rev + 1 < h->floor)
+        return watcher_end(w, GRPC_STATUS_OUT_OF_RANGE,
+                           "more changed during the snapshot than this replica keeps: watch "
+                           "again");
+    w->from = w->snap_rev + 1;
+    replay(h, w);
 }
 
 static void machines_watch(rpc_call_t *call, const ProtobufCMessage *msg, void *data)
@@ -434,20 +483,10 @@ static void machines_watch(rpc_call_t *call, const ProtobufCMessage *msg, void *
         replay(h, w);
         return; /* -EPIPE: the cancel hook freed w */
     }
-    snap_t s = {h, w, 0};
-    api_cache_foreach(&api->cache, MODEL_K_MACHINES, snapshot_one, &s);
-    if (s.err == -EPIPE)
-        return;
-    if (s.err) {
-        rpc_call_on_cancel(call, NULL, NULL);
-        watcher_free(w);
-        rpc_call_finish(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
-        return;
-    }
-    Enjoliver__V1__MachineEvent end = ENJOLIVER__V1__MACHINE_EVENT__INIT;
-    end.type = ENJOLIVER__V1__MACHINE_EVENT__TYPE__SNAPSHOT_END;
-    end.revision = api_cache_revision(&api->cache);
-    rpc_call_send(call, &end.base);
+    w->snapshotting = true;
+    w->snap_rev = api_cache_revision(&api->cache);
+    rpc_call_on_drain(call, snapshot_more, w);
+    snapshot_more(call, w);
 }
 
 /* ---- events ------------------------------------------------------------------ */
@@ -620,14 +659,9 @@ void api_grpc_watches_stop(api_t *api)
     api->hub = NULL;
     api->cache.observe = NULL;
     api->cache.observe_synced = NULL;
-    while (h->watchers.next != &h->watchers) {
-        watcher_t *w = h->watchers.next;
-        rpc_call_t *call = w->call;
-        rpc_call_on_cancel(call, NULL, NULL);
-        watcher_free(w);
-        rpc_call_finish(call, GRPC_STATUS_UNAVAILABLE,
-                        "the server is shutting down: resume on another replica");
-    }
+    while (h->watchers.next != &h->watchers)
+        watcher_end(h->watchers.next, GRPC_STATUS_UNAVAILABLE,
+                    "the server is shutting down: resume on another replica");
     while (h->len)
         ring_drop_oldest(h);
     free(h->ring);

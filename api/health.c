@@ -48,16 +48,17 @@ struct health_s {
     void *leader_data;
 };
 
-/* The leader as the controller said, or as the election keys say. */
+/* The leader as the controller said, or as the election keys say; false
+ * when nobody knows (no controller here, no candidate anywhere). */
 static bool leadership(health_t *h)
 {
     if (h->leadership_known)
         return true;
-    if (!h->leader_fn)
-        return false;
-    h->leader_fn(h->leader, sizeof h->leader, h->leader_data);
+    *h->leader = 0;
     h->is_leader = 0;
-    return true;
+    if (h->leader_fn)
+        h->leader_fn(h->leader, sizeof h->leader, h->leader_data);
+    return *h->leader != 0;
 }
 
 static void respond(health_t *h, void *data)

@@ -12,6 +12,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include "common/file.h"
 #include "common/log.h"
 #include "common/rpc_loop.h"
 
@@ -525,24 +526,6 @@ int rpc_server_method(rpc_server_t *s, const rpc_method_t *m)
     return 0;
 }
 
-static char *read_pem(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return NULL;
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *mem = open_memstream(&buf, &len);
-    char chunk[4096];
-    size_t n;
-    while (mem && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        fwrite(chunk, 1, n, mem);
-    if (mem)
-        fclose(mem);
-    fclose(f);
-    return buf;
-}
-
 /* gRPC only says "cannot add the port" for bad TLS files: check them
  * first, so that the error says what is wrong. */
 static const char *tls_files_problem(const char *cert_file, const char *key_file)
@@ -570,7 +553,7 @@ static grpc_server_credentials *server_creds(rpc_server_t *s)
 {
     if (!s->cert_file)
         return grpc_insecure_server_credentials_create();
-    char *cert = read_pem(s->cert_file), *key = read_pem(s->key_file);
+    char *cert = file_read_all(s->cert_file, NULL), *key = file_read_all(s->key_file, NULL);
     grpc_server_credentials *creds = NULL;
     if (cert && key) {
         grpc_ssl_pem_key_cert_pair pair = {key, cert};

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/file.h"
 #include "common/rpc_loop.h"
 
 #define TIMEOUT_DEFAULT_MS 10000u
@@ -342,24 +343,6 @@ void rpc_stream_cancel(rpc_stream_t *st)
 
 /* ---- the client ------------------------------------------------------------ */
 
-static char *read_file(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return NULL;
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *mem = open_memstream(&buf, &len);
-    char chunk[4096];
-    size_t n;
-    while (mem && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        fwrite(chunk, 1, n, mem);
-    if (mem)
-        fclose(mem);
-    fclose(f);
-    return buf;
-}
-
 int rpc_client_new(uv_loop_t *loop, const rpc_client_config_t *cfg, rpc_client_t **out)
 {
     if (!loop || !cfg || !cfg->n_servers || !cfg->servers || !out)
@@ -382,7 +365,7 @@ int rpc_client_new(uv_loop_t *loop, const rpc_client_config_t *cfg, rpc_client_t
     }
     grpc_init();
     if (rc == 0 && cfg->tls_ca_file) {
-        char *ca = read_file(cfg->tls_ca_file);
+        char *ca = file_read_all(cfg->tls_ca_file, NULL);
         c->creds = ca ? grpc_ssl_credentials_create(ca, NULL, NULL, NULL) : NULL;
         free(ca);
         if (!c->creds)

@@ -923,10 +923,12 @@ const etcd_mirror_entry_t *etcd_mirror_get(const etcd_mirror_t *m, const void *k
     return n ? &n->e : NULL;
 }
 
-int etcd_mirror_foreach_prefix(etcd_mirror_t *m, const void *prefix, size_t plen,
-                               etcd_mirror_visit_cb fn, void *arg)
+/* Calls fn for the sorted entries from index `from` on while they start
+ * with prefix; a start at `after` skips that very key. */
+static int walk_sorted(etcd_mirror_t *m, const void *prefix, size_t plen, const void *after,
+                       size_t alen, etcd_mirror_visit_cb fn, void *arg)
 {
-    if (!m || !fn || (!prefix && plen))
+    if (!m || !fn || (!prefix && plen) || (!after && alen))
         return -EINVAL;
     if (m->stopping)
         return -ECANCELED;
@@ -934,7 +936,11 @@ int etcd_mirror_foreach_prefix(etcd_mirror_t *m, const void *prefix, size_t plen
         return -ENOMEM;
     int ret = 0;
     m_enter(m);
-    for (size_t i = plen ? sorted_lower_bound(m, prefix, plen) : 0; i < m->count; i++) {
+    size_t i = after ? sorted_lower_bound(m, after, alen) : plen ? sorted_lower_bound(m, prefix, plen) : 0;
+    if (after && i < m->count && m->sorted[i]->e.key_len == alen &&
+        !memcmp(m->sorted[i]->e.key, after, alen))
+        i++; /* strictly after */
+    for (; i < m->count; i++) {
         const m_node_t *n = m->sorted[i];
         if (n->e.key_len < plen || (plen && memcmp(n->e.key, prefix, plen)))
             break;
@@ -944,6 +950,20 @@ int etcd_mirror_foreach_prefix(etcd_mirror_t *m, const void *prefix, size_t plen
     }
     m_leave(m);
     return ret;
+}
+
+int etcd_mirror_foreach_prefix(etcd_mirror_t *m, const void *prefix, size_t plen,
+                               etcd_mirror_visit_cb fn, void *arg)
+{
+    return walk_sorted(m, prefix, plen, NULL, 0, fn, arg);
+}
+
+int etcd_mirror_foreach_after(etcd_mirror_t *m, const void *prefix, size_t plen, const void *after,
+                              size_t alen, etcd_mirror_visit_cb fn, void *arg)
+{
+    if (!after)
+        return -EINVAL;
+    return walk_sorted(m, prefix, plen, after, alen, fn, arg);
 }
 
 int64_t etcd_mirror_revision(const etcd_mirror_t *m)

@@ -160,6 +160,14 @@ typedef int (*etcd_mirror_visit_cb)(const etcd_mirror_entry_t *e, void *arg);
 int etcd_mirror_foreach_prefix(etcd_mirror_t *m, const void *prefix, size_t plen,
                                etcd_mirror_visit_cb fn, void *arg);
 
+/*
+ * The same walk, from the first key strictly after `after` (which starts
+ * with the prefix, or sorts before it): a paginated walk resumes where the
+ * last page ended in O(log n).
+ */
+int etcd_mirror_foreach_after(etcd_mirror_t *m, const void *prefix, size_t plen, const void *after,
+                              size_t alen, etcd_mirror_visit_cb fn, void *arg);
+
 /* The revision the contents correspond to (0 before the first list). */
 int64_t etcd_mirror_revision(const etcd_mirror_t *m);
 /* The number of keys. */

@@ -1,6 +1,8 @@
 /* Helpers of the agent's process tests. See agent_test.h. */
 #include "agent_test.h"
 
+#include "common/file.h"
+
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -97,28 +99,9 @@ void agent_stop_clean(pid_t pid)
            st);
 }
 
-/* The file's text (free()), or NULL when it is not there (yet). */
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *mem = open_memstream(&buf, &len);
-    char chunk[4096];
-    size_t n;
-    while (mem && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        fwrite(chunk, 1, n, mem);
-    if (mem)
-        fclose(mem);
-    fclose(f);
-    return buf;
-}
-
 int agent_file_count(const char *path, const char *needle)
 {
-    char *text = slurp(path);
+    char *text = file_read_all(path, NULL); /* NULL: not there (yet) */
     int n = 0;
     for (const char *p = text; p && (p = strstr(p, needle)); p += strlen(needle))
         n++;
