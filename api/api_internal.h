@@ -44,6 +44,7 @@ struct api_s {
     fragments_t *available_items; /* GET /scheduler/available's, by uuid */
     rpc_server_t *rpc;            /* the gRPC API; NULL until started */
     struct grpc_hub_s *hub;       /* its watches' fan-out */
+    struct gv_packed_s **packed;  /* packed Machine messages (grpc_views.h) */
 };
 
 /* Registers GET path, answered by fn through the cache (api/cache.h). */

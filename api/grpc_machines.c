@@ -28,8 +28,7 @@ typedef struct list_walk_s {
     const char *mac_uuid; /* the mac filter, resolved */
     unsigned state_filter;
     size_t limit;
-    gv_arena_t arena;
-    Enjoliver__V1__Machine **items;
+    gv_buf_t out; /* the ListMachinesResponse, built from packed machines */
     size_t n;
     const char *last;
     bool more;
@@ -64,12 +63,14 @@ static int list_one(const char *uuid, json_t *m, void *arg)
         w->more = true;
         return 1;
     }
-    Enjoliver__V1__Machine *pm = gv_machine(w->api, m, &w->arena);
-    if (!pm)
+    size_t len = 0;
+    const uint8_t *bytes = gv_machine_packed(w->api, m, &len);
+    if (!bytes)
         return -ENOMEM;
-    w->items[w->n++] = pm;
+    gv_put_bytes(&w->out, 1, bytes, len); /* machines = 1 */
+    w->n++;
     w->last = uuid;
-    return 0;
+    return w->out.failed ? -ENOMEM : 0;
 }
 
 static void machines_list_read(api_t *api, rpc_call_t *call, const ProtobufCMessage *msg)
@@ -91,21 +92,15 @@ static void machines_list_read(api_t *api, rpc_call_t *call, const ProtobufCMess
         if (!w.mac_uuid)
             w.mac_uuid = "-"; /* no machine has it: an empty list */
     }
-    w.items = calloc(w.limit, sizeof(*w.items));
-    int rc = w.items ? api_cache_foreach_after(&api->cache, MODEL_K_MACHINES, w.after, list_one, &w)
-                     : -ENOMEM;
-    if (rc < 0 || w.arena.failed) {
+    int rc = api_cache_foreach_after(&api->cache, MODEL_K_MACHINES, w.after, list_one, &w);
+    if (w.more && w.last) /* next_page_token = 2 */
+        gv_put_bytes(&w.out, 2, w.last, strlen(w.last));
+    gv_put_varint(&w.out, 3, (uint64_t)api_cache_revision(&api->cache)); /* revision = 3 */
+    if (rc < 0 || w.out.failed)
         rpc_call_fail(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
-    } else {
-        Enjoliver__V1__ListMachinesResponse r = ENJOLIVER__V1__LIST_MACHINES_RESPONSE__INIT;
-        r.machines = w.items;
-        r.n_machines = w.n;
-        r.next_page_token = (char *)(w.more && w.last ? w.last : "");
-        r.revision = api_cache_revision(&api->cache);
-        rpc_call_reply(call, &r.base);
-    }
-    free(w.items);
-    gv_arena_free(&w.arena);
+    else
+        rpc_call_reply_bytes(call, w.out.data ? w.out.data : (uint8_t *)"", w.out.len);
+    free(w.out.data);
 }
 
 /* A bounded copy of what a client sent, for a message: printable ASCII,
@@ -168,13 +163,12 @@ static void machines_get_read(api_t *api, rpc_call_t *call, const ProtobufCMessa
                       id);
         return;
     }
-    gv_arena_t a = {0};
-    Enjoliver__V1__Machine *pm = gv_machine(api, m, &a);
-    if (!pm || a.failed)
+    size_t len = 0;
+    const uint8_t *bytes = gv_machine_packed(api, m, &len);
+    if (!bytes)
         rpc_call_fail(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
     else
-        rpc_call_reply(call, &pm->base);
-    gv_arena_free(&a);
+        rpc_call_reply_bytes(call, bytes, len);
 }
 
 static void machines_get(rpc_call_t *call, const ProtobufCMessage *msg, void *data)

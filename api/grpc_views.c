@@ -243,3 +243,127 @@ Enjoliver__V1__Event *gv_event(json_t *rec, int64_t revision, gv_arena_t *a)
     e->revision = revision;
     return e;
 }
+
+/* ---- packed machines ---------------------------------------------------------- */
+
+#define PACKED_BUCKETS 4096u
+
+struct gv_packed_s {
+    struct gv_packed_s *next;
+    char uuid[MODEL_UUID_LEN + 1];
+    size_t len;
+    uint8_t bytes[]; /* the packed Machine */
+};
+
+static unsigned bucket_of(const char *uuid)
+{
+    unsigned h = 2166136261u; /* FNV-1a */
+    for (; *uuid; uuid++)
+        h = (h ^ (unsigned char)*uuid) * 16777619u;
+    return h % PACKED_BUCKETS;
+}
+
+const uint8_t *gv_machine_packed(api_t *api, json_t *rec, size_t *len)
+{
+    const char *uuid = json_string_value(json_object_get(rec, "uuid"));
+    if (!uuid || strlen(uuid) > MODEL_UUID_LEN)
+        return NULL;
+    if (!api->packed && !(api->packed = calloc(PACKED_BUCKETS, sizeof(*api->packed))))
+        return NULL;
+    unsigned b = bucket_of(uuid);
+    for (gv_packed_t *p = api->packed[b]; p; p = p->next)
+        if (strcmp(p->uuid, uuid) == 0) {
+            *len = p->len;
+            return p->bytes;
+        }
+    gv_arena_t a = {0};
+    Enjoliver__V1__Machine *m = gv_machine(api, rec, &a);
+    size_t n = m && !a.failed ? protobuf_c_message_get_packed_size(&m->base) : 0;
+    gv_packed_t *p = m && !a.failed ? malloc(sizeof(*p) + n) : NULL;
+    if (p) {
+        protobuf_c_message_pack(&m->base, p->bytes);
+        p->len = n;
+        snprintf(p->uuid, sizeof p->uuid, "%s", uuid);
+        p->next = api->packed[b];
+        api->packed[b] = p;
+        *len = n;
+    }
+    gv_arena_free(&a);
+    return p ? p->bytes : NULL;
+}
+
+void gv_machine_forget(api_t *api, const char *uuid)
+{
+    if (!api->packed)
+        return;
+    for (gv_packed_t **pp = &api->packed[bucket_of(uuid)]; *pp; pp = &(*pp)->next)
+        if (strcmp((*pp)->uuid, uuid) == 0) {
+            gv_packed_t *p = *pp;
+            *pp = p->next;
+            free(p);
+            return;
+        }
+}
+
+void gv_packed_free(api_t *api)
+{
+    for (unsigned i = 0; api->packed && i < PACKED_BUCKETS; i++)
+        while (api->packed[i]) {
+            gv_packed_t *p = api->packed[i];
+            api->packed[i] = p->next;
+            free(p);
+        }
+    free(api->packed);
+    api->packed = NULL;
+}
+
+/* ---- wire encoding -------------------------------------------------------------- */
+
+static void put_raw(gv_buf_t *b, const void *data, size_t len)
+{
+    if (b->failed)
+        return;
+    if (b->len + len > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->len + len)
+            cap *= 2;
+        uint8_t *d = realloc(b->data, cap);
+        if (!d) {
+            b->failed = 1;
+            return;
+        }
+        b->data = d;
+        b->cap = cap;
+    }
+    memcpy(b->data + b->len, data, len);
+    b->len += len;
+}
+
+static void put_uvarint(gv_buf_t *b, uint64_t v)
+{
+    uint8_t tmp[10];
+    size_t n = 0;
+    do {
+        tmp[n] = (uint8_t)(v & 0x7f);
+        v >>= 7;
+        if (v)
+            tmp[n] |= 0x80;
+        n++;
+    } while (v);
+    put_raw(b, tmp, n);
+}
+
+void gv_put_bytes(gv_buf_t *b, unsigned field, const void *data, size_t len)
+{
+    put_uvarint(b, (uint64_t)field << 3 | 2);
+    put_uvarint(b, len);
+    put_raw(b, data, len);
+}
+
+void gv_put_varint(gv_buf_t *b, unsigned field, uint64_t v)
+{
+    if (!v)
+        return; /* proto3: a zero is not written */
+    put_uvarint(b, (uint64_t)field << 3 | 0);
+    put_uvarint(b, v);
+}

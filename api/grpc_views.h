@@ -40,6 +40,30 @@ json_t *gv_machine_by_mac(api_t *api, const char *mac);
 /* The roles given to a boot MAC (0: none). */
 unsigned gv_roles_of(api_t *api, const char *boot_mac);
 
+/*
+ * Packed machines: a machine's Machine message is packed once and kept
+ * until one of its keys changes (gv_machine_forget, called by the watch
+ * hub, which hears every change), so that Get, List and watch snapshots
+ * copy bytes instead of building messages.
+ */
+typedef struct gv_packed_s gv_packed_t;
+/* The packed Machine of record (a "machines/<uuid>" record); NULL when
+ * memory runs out. Valid until the loop runs again or the machine is
+ * forgotten. */
+const uint8_t *gv_machine_packed(api_t *api, json_t *record, size_t *len);
+void gv_machine_forget(api_t *api, const char *uuid);
+void gv_packed_free(api_t *api);
+
+/* Protobuf wire encoding into a growing buffer, for answers built from
+ * packed parts. */
+typedef struct gv_buf_s {
+    uint8_t *data;
+    size_t len, cap;
+    int failed;
+} gv_buf_t;
+void gv_put_bytes(gv_buf_t *b, unsigned field, const void *data, size_t len); /* length-delimited */
+void gv_put_varint(gv_buf_t *b, unsigned field, uint64_t v);                 /* 0 is left out */
+
 /* An event record ("events/<id>") at its key's mod revision. */
 Enjoliver__V1__Event *gv_event(json_t *record, int64_t revision, gv_arena_t *a);
 

@@ -161,24 +161,40 @@ static void publish(grpc_hub_t *h, const entry_t *proto)
 
 /* ---- building events --------------------------------------------------------- */
 
+/* A MachineEvent{type = 1, machine = 2, revision = 3}, its machine packed
+ * once (grpc_views.h) or, for a machine gone, just its uuid and boot MAC. */
 static grpc_byte_buffer *machine_event(grpc_hub_t *h, Enjoliver__V1__MachineEvent__Type type,
                                        json_t *rec, const char *uuid, const char *boot,
                                        int64_t revision)
 {
-    gv_arena_t a = {0};
-    Enjoliver__V1__MachineEvent ev = ENJOLIVER__V1__MACHINE_EVENT__INIT;
-    Enjoliver__V1__Machine gone = ENJOLIVER__V1__MACHINE__INIT;
-    ev.type = type;
-    ev.revision = revision;
+    gv_buf_t out = {0};
+    gv_put_varint(&out, 1, (uint64_t)type);
     if (rec) {
-        ev.machine = gv_machine(h->api, rec, &a);
+        size_t len = 0;
+        const uint8_t *bytes = gv_machine_packed(h->api, rec, &len);
+        if (!bytes)
+            out.failed = 1;
+        else
+            gv_put_bytes(&out, 2, bytes, len);
     } else if (uuid) {
+        Enjoliver__V1__Machine gone = ENJOLIVER__V1__MACHINE__INIT;
         gone.uuid = (char *)uuid;
         gone.boot_mac = (char *)boot;
-        ev.machine = &gone;
+        uint8_t tmp[256];
+        size_t n = protobuf_c_message_get_packed_size(&gone.base);
+        if (n <= sizeof tmp)
+            gv_put_bytes(&out, 2, tmp, protobuf_c_message_pack(&gone.base, tmp));
+        else
+            out.failed = 1;
     }
-    grpc_byte_buffer *bb = a.failed ? NULL : rpc_pack(&ev.base);
-    gv_arena_free(&a);
+    gv_put_varint(&out, 3, (uint64_t)revision);
+    grpc_byte_buffer *bb = NULL;
+    if (!out.failed) {
+        grpc_slice sl = grpc_slice_from_copied_buffer((const char *)out.data, out.len);
+        bb = grpc_raw_byte_buffer_create(&sl, 1);
+        grpc_slice_unref(sl);
+    }
+    free(out.data);
     return bb;
 }
 
@@ -273,6 +289,7 @@ static pending_t *pending_add(grpc_hub_t *h)
 
 static void machine_dirty(grpc_hub_t *h, const char *uuid, int64_t revision)
 {
+    gv_machine_forget(h->api, uuid); /* its packed message is stale now */
     json_t *at = json_object_get(h->dirty, uuid);
     if (at) {
         pending_t *p = &h->pending[json_integer_value(at)];
@@ -668,6 +685,7 @@ void api_grpc_watches_stop(api_t *api)
     free(h->pending);
     json_decref(h->dirty);
     json_decref(h->boot_of);
+    gv_packed_free(api);
     uv_close((uv_handle_t *)&h->check, check_closed);
 }
 

@@ -16,9 +16,9 @@
 #include "common/log.h"
 #include "common/rpc_loop.h"
 
-/* Calls requested from gRPC ahead of time: how many new calls can start
- * between two turns of the loop. */
-#define ACCEPTS_AHEAD 16
+/* Calls requested from gRPC ahead of time, per method (and for unknown
+ * methods): how many new calls can start between two turns of the loop. */
+#define ACCEPTS_AHEAD 8
 #define STREAM_BUFFER_DEFAULT (16u << 20)
 
 struct rpc_server_s {
@@ -26,6 +26,7 @@ struct rpc_server_s {
     rpc_loop_t *q;
     grpc_server *server;
     rpc_method_t *methods;
+    void **handles; /* gRPC's registration of each method */
     size_t n_methods;
     char *host;
     uint16_t port;
@@ -48,8 +49,9 @@ struct rpc_call_s {
     const rpc_method_t *m;
     char *path;
     char *peer;
-    rpc_tag_t accept_tag, recv_tag, close_tag, write_tag;
+    rpc_tag_t accept_tag, close_tag, write_tag;
     grpc_byte_buffer *recv_bb;
+    gpr_timespec deadline; /* written by gRPC when the call arrives */
     ProtobufCMessage *req;
     int cancelled; /* filled by RECV_CLOSE_ON_SERVER */
     int refs;
@@ -71,7 +73,7 @@ struct rpc_call_s {
     void *drain_data;
 };
 
-static void accept_next(rpc_server_t *s);
+static void accept_next(rpc_server_t *s, const rpc_method_t *m);
 static void server_maybe_done(rpc_server_t *s);
 
 /* ---- call lifetime ------------------------------------------------------- */
@@ -164,7 +166,7 @@ static void write_next(rpc_call_t *c)
         return;
     if (c->q_len == 0 && !c->finishing)
         return;
-    grpc_op ops[3];
+    grpc_op ops[4];
     size_t n = 0;
     memset(ops, 0, sizeof ops);
     if (!c->md_sent) {
@@ -184,6 +186,10 @@ static void write_next(rpc_call_t *c)
         ops[n].data.send_status_from_server.status = c->fin_code;
         ops[n++].data.send_status_from_server.status_details = &c->fin_details;
         c->status_started = true;
+        if (!c->m || !c->m->streaming) { /* see start_call */
+            ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+            ops[n++].data.recv_close_on_server.cancelled = &c->cancelled;
+        }
     }
     c->writing = true;
     c->refs++;
@@ -293,16 +299,44 @@ void rpc_call_fail(rpc_call_t *c, grpc_status_code code, const char *fmt, ...)
     va_end(ap);
 }
 
-void rpc_call_reply(rpc_call_t *c, const ProtobufCMessage *resp)
+static grpc_byte_buffer *bytes_buffer(const void *data, size_t len)
 {
-    grpc_byte_buffer *bb = c->dead ? NULL : rpc_pack(resp);
+    grpc_slice sl = grpc_slice_from_copied_buffer(data, len);
+    grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&sl, 1);
+    grpc_slice_unref(sl);
+    return bb;
+}
+
+int rpc_call_send_bytes(rpc_call_t *c, const void *data, size_t len)
+{
+    grpc_byte_buffer *bb = bytes_buffer(data, len);
+    int rc = bb ? rpc_call_send_packed(c, bb) : -ENOMEM;
+    if (bb)
+        grpc_byte_buffer_destroy(bb);
+    return rc;
+}
+
+static void reply_buffer(rpc_call_t *c, grpc_byte_buffer *bb)
+{
     if (!c->dead && (!bb || queue_push(c, bb) != 0)) {
         if (bb)
             grpc_byte_buffer_destroy(bb);
         rpc_call_fail(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
         return;
     }
+    if (c->dead && bb)
+        grpc_byte_buffer_destroy(bb);
     rpc_call_fail(c, GRPC_STATUS_OK, "%s", "");
+}
+
+void rpc_call_reply_bytes(rpc_call_t *c, const void *data, size_t len)
+{
+    reply_buffer(c, c->dead ? NULL : bytes_buffer(data, len));
+}
+
+void rpc_call_reply(rpc_call_t *c, const ProtobufCMessage *resp)
+{
+    reply_buffer(c, c->dead ? NULL : rpc_pack(resp));
 }
 
 void rpc_call_on_drain(rpc_call_t *c, void (*fn)(rpc_call_t *, void *), void *data)
@@ -360,16 +394,13 @@ static bool has_md(const rpc_call_t *c, const char *key)
     return false;
 }
 
-static void recv_done(rpc_tag_t *tag, bool ok)
+/* The request arrived with the call (registered methods read it at
+ * once): decode, check the token, hand it to the handler. */
+static void handle_request(rpc_call_t *c)
 {
-    rpc_call_t *c = (rpc_call_t *)((char *)tag - offsetof(rpc_call_t, recv_tag));
-    if (!ok || !c->recv_bb) {
-        /* No request message: the client half-closed without one, or went
-         * away. */
-        if (!c->dead)
-            rpc_call_fail(c, GRPC_STATUS_INVALID_ARGUMENT, "the call carries no request message");
-        else
-            handler_release(c);
+    if (!c->recv_bb) {
+        /* The client half-closed without a message, or went away. */
+        rpc_call_fail(c, GRPC_STATUS_INVALID_ARGUMENT, "the call carries no request message");
     } else if (!(c->req = rpc_unpack(c->m->request, c->recv_bb))) {
         rpc_call_fail(c, GRPC_STATUS_INVALID_ARGUMENT, "the request is not a valid %s message",
                       c->m->request->name);
@@ -380,37 +411,24 @@ static void recv_done(rpc_tag_t *tag, bool ok)
     } else {
         c->m->fn(c, c->req, c->m->data);
     }
-    call_unref(c); /* the receive's */
 }
 
-static const rpc_method_t *find_method(const rpc_server_t *s, grpc_slice path)
-{
-    for (size_t i = 0; i < s->n_methods; i++)
-        if (!grpc_slice_str_cmp(path, s->methods[i].path))
-            return &s->methods[i];
-    return NULL;
-}
-
+/* A stream learns that its client went away through RECV_CLOSE_ON_SERVER,
+ * started now; a unary call asks for it with its answer (one completion
+ * fewer): a client gone meanwhile only makes that last batch fail. */
 static int start_call(rpc_call_t *c)
 {
-    grpc_op close_op = {.op = GRPC_OP_RECV_CLOSE_ON_SERVER};
-    close_op.data.recv_close_on_server.cancelled = &c->cancelled;
-    c->refs++;
-    if (rpc_loop_start_batch(c->s->q, c->call, &close_op, 1, &c->close_tag) != GRPC_CALL_OK) {
-        c->refs--;
-        return -EIO;
+    if (c->m && c->m->streaming) {
+        grpc_op close_op = {.op = GRPC_OP_RECV_CLOSE_ON_SERVER};
+        close_op.data.recv_close_on_server.cancelled = &c->cancelled;
+        c->refs++;
+        if (rpc_loop_start_batch(c->s->q, c->call, &close_op, 1, &c->close_tag) != GRPC_CALL_OK) {
+            c->refs--;
+            return -EIO;
+        }
     }
     c->held = true;
     c->refs++;
-    if (!c->m)
-        return 0; /* answered by the caller */
-    grpc_op recv = {.op = GRPC_OP_RECV_MESSAGE};
-    recv.data.recv_message.recv_message = &c->recv_bb;
-    c->refs++;
-    if (rpc_loop_start_batch(c->s->q, c->call, &recv, 1, &c->recv_tag) != GRPC_CALL_OK) {
-        c->refs--;
-        rpc_call_fail(c, GRPC_STATUS_INTERNAL, "cannot read the request");
-    }
     return 0;
 }
 
@@ -424,25 +442,27 @@ static void accept_done(rpc_tag_t *tag, bool ok)
         call_unref(c);
         return;
     }
-    accept_next(s);
-    c->path = rpc_slice_strdup(c->details.method);
+    accept_next(s, c->m);
+    c->path = c->m ? strdup(c->m->path) : rpc_slice_strdup(c->details.method);
     c->peer = grpc_call_get_peer(c->call);
-    c->m = find_method(s, c->details.method);
     if (!c->path || start_call(c) != 0) {
         grpc_call_cancel_with_status(c->call, GRPC_STATUS_INTERNAL, "cannot start the call", NULL);
         call_unref(c);
         return;
     }
     call_unref(c); /* the accept's */
-    if (!c->m) {
+    if (c->m) {
+        handle_request(c);
+    } else { /* only methods not registered come this way */
         char q[256];
         log_debug("grpc: unknown method", "method=%s", log_quote(c->path, q, sizeof q));
         rpc_call_fail(c, GRPC_STATUS_UNIMPLEMENTED, "no method %s here", c->path);
     }
 }
 
-/* Asks gRPC for one more incoming call. */
-static void accept_next(rpc_server_t *s)
+/* Asks gRPC for one more incoming call of method m (with its request
+ * message), or of any method not registered (m NULL). */
+static void accept_next(rpc_server_t *s, const rpc_method_t *m)
 {
     rpc_call_t *c = calloc(1, sizeof(*c));
     if (!c) {
@@ -450,17 +470,27 @@ static void accept_next(rpc_server_t *s)
         return;
     }
     c->s = s;
+    c->m = m;
     c->refs = 1;
     c->accept_tag.done = accept_done;
-    c->recv_tag.done = recv_done;
     c->close_tag.done = close_done;
     c->write_tag.done = write_done;
     grpc_call_details_init(&c->details);
     grpc_metadata_array_init(&c->md);
     s->calls++;
     grpc_completion_queue *cq = rpc_loop_queue(s->q);
-    if (grpc_server_request_call(s->server, &c->call, &c->details, &c->md, cq, cq, &c->accept_tag) !=
-        GRPC_CALL_OK) {
+    grpc_call_error e;
+    if (m) {
+        /* Everything handed over here is written later, from gRPC's
+         * threads: it lives in the call, never on this stack. */
+        e = grpc_server_request_registered_call(s->server, s->handles[m - s->methods], &c->call,
+                                                &c->deadline, &c->md, &c->recv_bb, cq, cq,
+                                                &c->accept_tag);
+    } else {
+        e = grpc_server_request_call(s->server, &c->call, &c->details, &c->md, cq, cq,
+                                     &c->accept_tag);
+    }
+    if (e != GRPC_CALL_OK) {
         call_unref(c);
         return;
     }
@@ -588,10 +618,19 @@ int rpc_server_start(rpc_server_t *s)
         return -EADDRINUSE;
     }
     s->port = (uint16_t)port;
+    s->handles = calloc(s->n_methods + 1, sizeof(*s->handles));
+    if (!s->handles)
+        return -ENOMEM;
+    for (size_t i = 0; i < s->n_methods; i++)
+        s->handles[i] = grpc_server_register_method(s->server, s->methods[i].path, NULL,
+                                                    GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
     grpc_server_start(s->server);
     s->started = true;
-    for (int i = 0; i < ACCEPTS_AHEAD; i++)
-        accept_next(s);
+    for (int i = 0; i < ACCEPTS_AHEAD; i++) {
+        accept_next(s, NULL);
+        for (size_t k = 0; k < s->n_methods; k++)
+            accept_next(s, &s->methods[k]);
+    }
     log_info("grpc: listening", "host=%s port=%u tls=%d methods=%zu", s->host, (unsigned)s->port,
              s->cert_file != NULL, s->n_methods);
     return 0;
@@ -613,6 +652,7 @@ static void loop_closed(void *data)
     void (*done)(void *) = s->close_done;
     void *done_data = s->close_data;
     free(s->methods);
+    free(s->handles);
     free(s->host);
     free(s->cert_file);
     free(s->key_file);

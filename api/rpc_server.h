@@ -85,6 +85,8 @@ void rpc_server_close(rpc_server_t *s, void (*done)(void *), void *data);
 /* Unary: answer OK with resp, or fail with a status and a message. Either
  * ends the call; the call must not be used afterwards. */
 void rpc_call_reply(rpc_call_t *call, const ProtobufCMessage *resp);
+/* The same with an answer already packed (copied). */
+void rpc_call_reply_bytes(rpc_call_t *call, const void *data, size_t len);
 void rpc_call_fail(rpc_call_t *call, grpc_status_code code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -95,6 +97,8 @@ int rpc_call_send(rpc_call_t *call, const ProtobufCMessage *m);
 /* The same, with bytes already packed (fan-out: one buffer for many
  * streams). The buffer is copied by reference. */
 int rpc_call_send_packed(rpc_call_t *call, grpc_byte_buffer *bb);
+/* The same from bytes (copied). */
+int rpc_call_send_bytes(rpc_call_t *call, const void *data, size_t len);
 /* Ends a stream once its queue is sent; the call must not be used
  * afterwards (the cancel hook no longer runs). */
 void rpc_call_finish(rpc_call_t *call, grpc_status_code code, const char *fmt, ...)
