@@ -4,6 +4,8 @@
  * enjoliver-agent as a process with the test's hooks (they write what they
  * do to a log; the strategy hook ends the agent, as a reboot would).
  *
+ *   0. a blocker hook fails: outdated, the agent asks for no slot until the
+ *      blocker passes;
  *   1. matchbox serves a new Ignition: the agent learns it is outdated,
  *      gets a slot, drains; killed in the middle of the drain and started
  *      again on the same boot, it drains again under the SAME slot (token
@@ -72,6 +74,9 @@ static void make_hooks(void)
     /* Ready unless the test says otherwise. */
     snprintf(body, sizeof body, "echo ready >> '%s'\n[ ! -e '%s/not-ready' ]", hook_log, dir);
     hook("ready.d/10-kubelet", body);
+    /* Holds the update back while the test says so. */
+    snprintf(body, sizeof body, "[ ! -e '%s/blocked' ]", dir);
+    hook("blockers.d/10-maintenance", body);
 }
 
 static long long token_in_log(const char *step)
@@ -148,8 +153,19 @@ int main(int argc, char **argv)
     api_req(&env, "POST", "/scheduler", sched, strlen(sched), &r);
     CHECK(r.status == 200);
 
-    /* 1. Outdated: slot, drain — killed in the middle — drain again. */
+    /* 0. Outdated while a blocker fails: no slot asked. */
+    CHECK(t_system("touch '%s/blocked'", dir) == 0);
     serve(DOC_B);
+    CHECKF(agent_file_wait(agent_log, "a blocker holds the update back", 15000),
+           "the blocker was not run");
+    t_sleep_ms(1500);
+    api_req(&env, "GET", "/rollout/slot/" Q, NULL, 0, &r);
+    CHECKF(r.status == 200 && strstr(r.body, "\"idle\""), "a slot was asked while blocked: %s",
+           r.body);
+    CHECK(agent_file_count(hook_log, "drain ") == 0);
+
+    /* 1. Unblocked: slot, drain — killed in the middle — drain again. */
+    CHECK(t_system("rm '%s/blocked'", dir) == 0);
     CHECKF(agent_file_wait(hook_log, "drain ", 20000), "the agent did not start draining");
     long long token = token_in_log("drain");
     CHECK(token > 0);
