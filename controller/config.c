@@ -1972,7 +1972,7 @@ void config_usage(FILE *f)
     char head[96], tb[64];
     fprintf(f, "usage: enjoliverd [FLAGS]\n"
                "\n"
-               "Enjoliver controller: serves the HTTP API; all state lives in etcd v3.\n"
+               "Enjoliver controller: serves the HTTP and gRPC APIs; all state lives in etcd v3.\n"
                "Without --etcd-endpoints it starts and supervises a local single-member etcd.\n"
                "SIGINT or SIGTERM stops it (and its local etcd) cleanly.\n"
                "\n"
