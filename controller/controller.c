@@ -827,11 +827,39 @@ static bool starts_with(const char *s, const char *prefix, const char *kind)
 }
 
 /* The cache applied a change: queue the reconcilers that depend on it. */
+/* A node reported that a step of its update failed (its ready checks, or
+ * a hook: the agent reports the step): the roll stops there, and the
+ * events say why. Told once per report, by the leader. */
+static void ready_report_changed(controller_t *c, const char *key)
+{
+    const char *mac = model_key_id(key, strlen(key), c->prefix, MODEL_K_RO_READY);
+    json_t *rec = mac ? api_cache_get(c->cache, MODEL_K_RO_READY, mac) : NULL;
+    if (!json_is_false(json_object_get(rec, "ready")))
+        return;
+    char failed[512] = "";
+    size_t i, n = 0;
+    json_t *v;
+    json_array_foreach(json_object_get(rec, "failed"), i, v)
+    {
+        int w = snprintf(failed + n, sizeof failed - n, "%s%s", n ? ", " : "",
+                         json_string_value(v) ? json_string_value(v) : "?");
+        if (w < 0 || (size_t)w >= sizeof failed - n)
+            break;
+        n += (size_t)w;
+    }
+    events_emit(c->events, "node-not-ready", mac,
+                "the node's update stopped: %s failed; it keeps its slot and stays cordoned "
+                "until it reports ready",
+                n ? failed : "a ready check");
+}
+
 static void on_changed(const char *key, void *data)
 {
     controller_t *c = data;
     if (!c->leading)
         return;
+    if (starts_with(key, c->prefix, MODEL_K_RO_READY))
+        ready_report_changed(c, key);
     sched_changed(c, key);
     if (!*key || starts_with(key, c->prefix, MODEL_K_MACHINES) ||
         starts_with(key, c->prefix, MODEL_K_SCHEDULES) ||

@@ -10,6 +10,8 @@ ENJ_DEB_PACKAGES=(
     curl python3 openssl
     python3-grpcio python3-protobuf protobuf-compiler # the gRPC API's interop tests, bench/grpc
     clang libclang-rt-dev # libFuzzer targets of tests/fuzz (sanitizer build)
+    python3-yaml golang-go golang-github-masterminds-sprig-dev # tests/helm: the chart rendered and checked offline
+    help2man man-db systemd # man pages from --help; their check and the units' (tests/dist)
 )
 
 enj_log() {
