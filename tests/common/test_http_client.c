@@ -765,6 +765,10 @@ typedef struct {
 static void on_resume_timer(uv_timer_t *t)
 {
     stream_t *s = t->data;
+    /* The pause may come with the last bytes: the transfer then ends (and
+     * its call is freed) before this timer fires. */
+    if (s->res.called)
+        return;
     s->paused = false;
     s->in_resume = true;
     http_call_resume(s->call);
