@@ -119,3 +119,52 @@ int agent_file_wait(const char *path, const char *needle, unsigned ms)
     } while (t_now_ms() < end);
     return 0;
 }
+
+void agent_hook_put(const char *hooks_dir, const char *name, const char *body)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", hooks_dir, name);
+    CHECK(t_system("mkdir -p \"$(dirname '%s')\"", path) == 0);
+    FILE *f = fopen(path, "w");
+    CHECKF(f != NULL, "cannot write %s", path);
+    fprintf(f, "#!/bin/sh\n%s\n", body);
+    fclose(f);
+    CHECK(t_system("chmod +x '%s'", path) == 0);
+}
+
+void agent_make_rollable(api_env_t *env, const char *mac)
+{
+    char path[128], body[256], dashed[32];
+    api_resp_t r = {0};
+    snprintf(dashed, sizeof dashed, "%s", mac);
+    for (char *p = dashed; *p; p++)
+        *p = *p == ':' ? '-' : *p;
+    snprintf(path, sizeof path, "/lifecycle/rolling/mac=%s", dashed);
+    api_req(env, "POST", path, "{\"strategy\": \"kexec\"}", 21, &r);
+    CHECKF(r.status == 200, "enable rolling: %ld %s", r.status, r.body);
+    snprintf(body, sizeof body,
+             "{\"roles\": [\"kubernetes-node\"], \"selector\": {\"mac\": \"%s\"}}", mac);
+    api_req(env, "POST", "/scheduler", body, strlen(body), &r);
+    CHECKF(r.status == 200, "schedule: %ld %s", r.status, r.body);
+    api_resp_free(&r);
+}
+
+pid_t agent_env_start(api_env_t *env, const char *enjoliverd, const char *standin,
+                      const char *dir, const char *const *extra)
+{
+    char mb[512], sync_dir[512], mb_uri[64];
+    snprintf(mb, sizeof mb, "%s/mb", dir);
+    snprintf(sync_dir, sizeof sync_dir, "%s/sync", dir);
+    CHECK(t_system("mkdir -p '%s/ignition' '%s'", mb, sync_dir) == 0);
+    unsigned port = 0;
+    pid_t pid = api_standin_start(standin, mb, &port);
+    snprintf(mb_uri, sizeof mb_uri, "http://127.0.0.1:%u", port);
+    const char *flags[24] = {"--reconcile", "true",   "--matchbox-path", sync_dir,
+                             "--matchbox-uri", mb_uri, "--lease-ttl",    "2"};
+    size_t n = 8;
+    for (size_t i = 0; extra && extra[i] && n < 23; i++)
+        flags[n++] = extra[i];
+    flags[n] = NULL;
+    api_env_start(env, enjoliverd, flags);
+    return pid;
+}

@@ -27,6 +27,20 @@ int agent_wait_exit(pid_t pid, unsigned ms);
 /* SIGTERM, then checks a clean exit within 5 s. */
 void agent_stop_clean(pid_t pid);
 
+/* Writes an executable hook hooks_dir/name: "#!/bin/sh" then body. */
+void agent_hook_put(const char *hooks_dir, const char *name, const char *body);
+
+/* What a machine needs before it rolls: rolling updates enabled (kexec)
+ * and a role (kubernetes-node), through env's HTTP API; mac as
+ * "52:54:00:..". */
+void agent_make_rollable(api_env_t *env, const char *mac);
+
+/* The stand-in matchbox serving dir/mb (its Ignition files under
+ * dir/mb/ignition), and enjoliverd leading alone with it and a matchbox
+ * sync directory dir/sync; extra flags (NULL-ended, may be NULL). */
+pid_t agent_env_start(api_env_t *env, const char *enjoliverd, const char *standin,
+                      const char *dir, const char *const *extra);
+
 /* Waits until the file holds needle (1) or ms passed (0). */
 int agent_file_wait(const char *path, const char *needle, unsigned ms);
 /* How many times needle is in the file (0 when absent). */

@@ -45,14 +45,7 @@ static void dump(void)
 
 static void hook(const char *name, const char *body)
 {
-    char path[500];
-    snprintf(path, sizeof path, "%s/%s", hooks, name);
-    CHECK(t_system("mkdir -p \"$(dirname '%s')\"", path) == 0);
-    FILE *f = fopen(path, "w");
-    CHECK(f != NULL);
-    fprintf(f, "#!/bin/sh\n%s\n", body);
-    fclose(f);
-    CHECK(t_system("chmod +x '%s'", path) == 0);
+    agent_hook_put(hooks, name, body);
 }
 
 static void make_hooks(void)
@@ -128,30 +121,17 @@ int main(int argc, char **argv)
     snprintf(mb_doc, sizeof mb_doc, "%s/mb/ignition/52-54-00-bb-00-01.json", dir);
     make_hooks();
     agent_root_make(root, UUID, MAC, 7, "boot-0000-0001", DOC_A);
-    CHECK(t_system("mkdir -p '%s/mb/ignition' '%s/sync'", dir, dir) == 0);
-    serve(DOC_A);
-    char mb[350], sync_dir[350], mb_uri[64];
-    snprintf(mb, sizeof mb, "%s/mb", dir);
-    snprintf(sync_dir, sizeof sync_dir, "%s/sync", dir);
-    unsigned mb_port = 0;
-    pid_t standin = api_standin_start(argv[2], mb, &mb_port);
-    snprintf(mb_uri, sizeof mb_uri, "http://127.0.0.1:%u", mb_port);
-    const char *flags[] = {"--reconcile", "true", "--matchbox-path", sync_dir, "--matchbox-uri",
-                           mb_uri, "--lease-ttl", "2", NULL};
     api_env_t env;
-    api_env_start(&env, argv[1], flags);
+    CHECK(t_system("mkdir -p '%s/mb/ignition'", dir) == 0);
+    serve(DOC_A);
+    pid_t standin = agent_env_start(&env, argv[1], argv[2], dir, NULL);
     t_on_fail(dump);
     api_resp_t r = {0};
 
     pid_t agent = start(argv[3], &env);
     CHECKF(api_wait_body(&env, "/lifecycle/ignition", "\"up-to-date\": true", 15000),
            "no up-to-date report");
-    api_req(&env, "POST", "/lifecycle/rolling/" Q, "{\"strategy\": \"kexec\"}", 21, &r);
-    CHECK(r.status == 200);
-    /* Only machines with roles roll. */
-    const char *sched = "{\"roles\": [\"kubernetes-node\"], \"selector\": {\"mac\": \"" MAC "\"}}";
-    api_req(&env, "POST", "/scheduler", sched, strlen(sched), &r);
-    CHECK(r.status == 200);
+    agent_make_rollable(&env, MAC); /* only machines with roles roll */
 
     /* 0. Outdated while a blocker fails: no slot asked. */
     CHECK(t_system("touch '%s/blocked'", dir) == 0);
