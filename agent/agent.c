@@ -49,6 +49,7 @@ struct agent_s {
     agent_rollout_config_t ro_cfg;
     char state_dir[1024], hooks_dir[1024], ignition_url[1200];
     agent_rollout_t *rollout;
+    bool rollout_failed; /* its journal or state dir is unusable: no rolling */
     agent_install_t *install;
     char install_cmd[1300];
     bool stopping;
@@ -193,10 +194,8 @@ static void facts_tick(uv_timer_t *t)
     *a->last_why = 0;
     snprintf(a->mac, sizeof a->mac, "%s", f.boot_mac);
     snprintf(a->uuid, sizeof a->uuid, "%s", f.uuid);
-    if (!a->rollout && rollout_start(a, &f) != 0) {
-        agent_facts_free(&f);
-        return; /* said in the log; the next tick tries again */
-    }
+    if (!a->rollout && !a->rollout_failed && rollout_start(a, &f) != 0)
+        a->rollout_failed = true; /* said in the log; the machine is still reported */
     if (a->have_posted && agent_facts_equal(&a->posted, &f)) {
         agent_facts_free(&f);
         report_ignition(a, false); /* the installed file may have changed */
@@ -496,6 +495,8 @@ static void maybe_stopped(agent_t *a)
 
 void agent_stop(agent_t *a, void (*done)(void *), void *data)
 {
+    if (a->stopping)
+        return; /* a second signal: the first stop goes on */
     a->stopping = true;
     a->stop_done = done;
     a->stop_data = data;

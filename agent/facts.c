@@ -120,14 +120,14 @@ static int read_ifaces(const char *root, agent_facts_t *f)
     while (rc == 0 && (e = readdir(d))) {
         if (e->d_name[0] == '.' || strlen(e->d_name) >= AGENT_IFNAME_MAX)
             continue;
-        char rel[128], mac[64];
+        char rel[300], mac[64]; /* d_name may be 255 bytes to the compiler */
         snprintf(rel, sizeof rel, "sys/class/net/%s/address", e->d_name);
         if (!read_line(root, rel, mac, sizeof mac) && strcmp(e->d_name, "lo") != 0)
             continue;
         rc = add_iface(f, e->d_name);
         lower(mac);
         if (rc == 0 && strlen(mac) == AGENT_MAC_LEN && strcmp(mac, "00:00:00:00:00:00") != 0)
-            snprintf(f->ifaces[f->n_ifaces - 1].mac, AGENT_MAC_LEN + 1, "%s", mac);
+            memcpy(f->ifaces[f->n_ifaces - 1].mac, mac, AGENT_MAC_LEN + 1);
     }
     closedir(d);
     if (f->n_ifaces > 1)
@@ -270,7 +270,7 @@ static int read_disks(const char *root, agent_facts_t *f)
         }
         f->disks = v;
         memset(&v[f->n_disks], 0, sizeof *v); /* compared whole by agent_facts_equal */
-        snprintf(v[f->n_disks].path, sizeof v->path, "/dev/%s", e->d_name);
+        snprintf(v[f->n_disks].path, sizeof v->path, "/dev/%.32s", e->d_name); /* <= 32: above */
         v[f->n_disks++].size_bytes = (uint64_t)sectors * 512u;
     }
     closedir(d);

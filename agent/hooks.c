@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <sys/types.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,9 @@
 #include "common/log.h"
 
 #define KILL_GRACE_MS 5000
+/* After the shell exits, how long its output may still come (from
+ * children it left behind) before the hook is over anyway. */
+#define EOF_GRACE_MS 1000
 #define LINE_MAX_LOGGED 1024
 
 extern char **environ;
@@ -86,12 +90,36 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     }
 }
 
+/* The hook runs in a process group of its own (a new session): a signal
+ * reaches the shell and everything it started (kubectl, a script's
+ * children), not the shell alone. */
+static void kill_group(agent_hook_t *h, int sig)
+{
+    if (h->proc.pid > 0)
+        kill(-h->proc.pid, sig);
+}
+
+static void on_eof_grace(uv_timer_t *t)
+{
+    agent_hook_t *h = t->data;
+    if (h->eof)
+        return;
+    /* Something the hook left behind holds the pipe: stop listening. */
+    uv_read_stop((uv_stream_t *)&h->out);
+    h->eof = true;
+    maybe_done(h);
+}
+
 static void on_exit_cb(uv_process_t *p, int64_t status, int signal)
 {
     agent_hook_t *h = p->data;
     h->exited = true;
     h->status = signal ? -EINTR : (int)status;
     uv_timer_stop(&h->timer);
+    if (h->timed_out || h->killed)
+        kill_group(h, SIGKILL); /* what it started goes with it */
+    if (!h->eof)
+        uv_timer_start(&h->timer, on_eof_grace, EOF_GRACE_MS, 0);
     maybe_done(h);
 }
 
@@ -101,10 +129,10 @@ static void on_timeout(uv_timer_t *t)
     if (!h->timed_out) {
         h->timed_out = true;
         log_warn("hook timed out; stopping it", "hook=%s", h->name);
-        uv_process_kill(&h->proc, SIGTERM);
+        kill_group(h, SIGTERM);
         uv_timer_start(&h->timer, on_timeout, KILL_GRACE_MS, 0);
     } else {
-        uv_process_kill(&h->proc, SIGKILL);
+        kill_group(h, SIGKILL);
     }
 }
 
@@ -156,7 +184,8 @@ int agent_hook_run(uv_loop_t *loop, const char *name, const char *command, const
         {.flags = UV_IGNORE},
     };
     uv_process_options_t o = {.exit_cb = on_exit_cb, .file = argv[0], .args = argv, .env = envp,
-                              .stdio_count = 3, .stdio = stdio};
+                              .stdio_count = 3, .stdio = stdio,
+                              .flags = UV_PROCESS_DETACHED /* its own process group */};
     int rc = uv_spawn(loop, &h->proc, &o);
     free(envp);
     free(script);
@@ -183,5 +212,5 @@ int agent_hook_run(uv_loop_t *loop, const char *name, const char *command, const
 void agent_hook_kill(agent_hook_t *h)
 {
     h->killed = true;
-    uv_process_kill(&h->proc, SIGKILL);
+    kill_group(h, SIGKILL);
 }

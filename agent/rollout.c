@@ -123,10 +123,18 @@ static int set_state(agent_rollout_t *r, state_t s)
         *r->failed_step = 0;
     }
     int rc = journal_write(r);
-    if (rc == 0 && was != s)
+    if (rc) {
+        /* Not journaled, not taken: the step before is done again later
+         * (steps are idempotent), rather than one the journal would not
+         * know about after a restart. */
+        r->state = was;
+        later(r, POLL_MS);
+        return rc;
+    }
+    if (was != s)
         log_info("rollout: step", "from=%s to=%s token=%lld", state_names[was], state_names[s],
                  (long long)r->token);
-    return rc;
+    return 0;
 }
 
 static int journal_read(agent_rollout_t *r)
@@ -231,30 +239,61 @@ static void slot_answer(grpc_status_code st, const char *msg, const ProtobufCMes
         later(r, POLL_MS);
         return;
     }
-    bool granted = s->state == ENJOLIVER__V1__SLOT_STATE__STATE__GRANTED;
-    if (r->state == S_WAITING) {
-        if (granted) {
-            r->token = s->token;
-            snprintf(r->saved_boot, sizeof r->saved_boot, "%s", r->boot_id);
-            set_state(r, S_DRAINING);
-        } else {
-            later(r, POLL_MS);
-            return;
-        }
-    } else if (!granted || s->token != r->token) {
-        /* Fencing: the slot of this sequence is gone (reclaimed, given
-         * again). Nothing more is done under it. */
-        log_error("rollout: the slot is no longer ours", "token=%lld now=%lld", (long long)r->token,
-                  (long long)(granted ? s->token : 0));
-        fail(r, "stale-slot");
-        return;
+    if (s->state == ENJOLIVER__V1__SLOT_STATE__STATE__GRANTED) {
+        r->token = s->token;
+        snprintf(r->saved_boot, sizeof r->saved_boot, "%s", r->boot_id);
+        set_state(r, S_DRAINING);
     } else {
-        r->confirmed = true; /* run the step itself */
+        later(r, POLL_MS);
+        return;
     }
     drive(r);
 }
 
-/* Asks for the slot (WAITING) or confirms it is still ours (before a step). */
+/* Fencing: before each step, the slot must still be this sequence's (the
+ * same token). Read-only (ListSlots): asking again (AcquireSlot) would
+ * queue a new request for a slot that was taken back. */
+static void slots_listed(grpc_status_code st, const char *msg, const ProtobufCMessage *resp,
+                         void *data)
+{
+    agent_rollout_t *r = data;
+    const Enjoliver__V1__ListSlotsResponse *l = (const void *)resp;
+    r->busy = false;
+    if (r->stopping)
+        return drive(r);
+    if (st != GRPC_STATUS_OK) {
+        char q[256];
+        log_warn("rollout: cannot check the slot; retrying", "status=%d message=%s", (int)st,
+                 log_quote(msg, q, sizeof q));
+        later(r, POLL_MS);
+        return;
+    }
+    int64_t now = 0;
+    for (size_t i = 0; i < l->n_slots; i++)
+        if (strcmp(l->slots[i]->mac, r->mac) == 0)
+            now = l->slots[i]->token;
+    if (now != r->token) {
+        log_error("rollout: the slot is no longer ours", "token=%lld now=%lld",
+                  (long long)r->token, (long long)now);
+        fail(r, "stale-slot");
+        return;
+    }
+    r->confirmed = true; /* run the step itself */
+    drive(r);
+}
+
+static void confirm(agent_rollout_t *r)
+{
+    Enjoliver__V1__ListSlotsRequest req = ENJOLIVER__V1__LIST_SLOTS_REQUEST__INIT;
+    r->busy = rpc_client_unary(r->rpc, "/enjoliver.v1.Lifecycle/ListSlots", &req.base,
+                               &enjoliver__v1__list_slots_response__descriptor, 0, slots_listed,
+                               r) == 0;
+    if (!r->busy)
+        later(r, POLL_MS);
+}
+
+/* Asks for a slot (WAITING): granted, or asked again at the next poll (or
+ * at the next change of the machine). */
 static void acquire(agent_rollout_t *r)
 {
     Enjoliver__V1__MachineRef req = ENJOLIVER__V1__MACHINE_REF__INIT;
@@ -352,8 +391,8 @@ static void drive(agent_rollout_t *r)
         }
         return;
     }
-    if (r->busy)
-        return;
+    if (r->busy || uv_is_active((uv_handle_t *)&r->timer))
+        return; /* a call or hook runs, or a retry is due */
     size_t n;
     switch (r->state) {
     case S_IDLE:
@@ -371,7 +410,7 @@ static void drive(agent_rollout_t *r)
         } else if (r->state == S_REBOOTING && r->strategy_ran) {
             /* the strategy ran; the machine goes down */
         } else if (!r->confirmed) {
-            acquire(r);
+            confirm(r);
         } else if (r->state == S_DRAINING) {
             step_hook(r, &r->drain, "drain", r->hook_timeout_ms);
         } else if (r->state == S_REBOOTING) {
@@ -382,7 +421,9 @@ static void drive(agent_rollout_t *r)
         break;
     case S_CHECKING: {
         const cmd_t *c = checks(r, &n);
-        if (r->index < n) {
+        if (!r->confirmed && r->index == 0 && r->attempts == 0) {
+            confirm(r); /* once, before the first check */
+        } else if (r->index < n) {
             if (run_hook(r, &c[r->index], "ready", r->check_timeout_ms) != 0)
                 fail(r, c[r->index].name);
         } else if (set_state(r, S_UNCORDONING) == 0) {

@@ -1,5 +1,6 @@
 /* The API object and the answers every route shares. See api.h. */
 #include "api/api_internal.h"
+#include "api/grpc_views.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -125,6 +126,7 @@ void api_free(api_t *api)
     if (api->matchbox)
         http_client_close(api->matchbox, NULL, NULL);
     health_free(api->health);
+    gv_packed_free(api); /* reads that waited past the gRPC API's close */
     fragments_free(api->discovery_items);
     fragments_free(api->available_items);
     json_decref(api->config_json);

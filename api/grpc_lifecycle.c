@@ -244,10 +244,14 @@ static void report_ready(rpc_call_t *call, const ProtobufCMessage *msg, void *da
     if (!c)
         return;
     c->failed = json_array();
-    for (size_t i = 0; c->failed && i < req->n_failed; i++)
-        json_array_append_new(c->failed, json_string(req->failed[i]));
     model_err_t err = {{0}};
-    if (!c->failed || model_ro_failed_check(c->failed, &err) != 0) {
+    for (size_t i = 0; c->failed && i < req->n_failed && !err.msg[0]; i++) {
+        json_t *name = json_string(req->failed[i]);
+        if (!name) /* jansson takes UTF-8 only */
+            model_err_set(&err, NULL, "failed[%zu]: not UTF-8 text", i);
+        json_array_append_new(c->failed, name);
+    }
+    if (!c->failed || err.msg[0] || model_ro_failed_check(c->failed, &err) != 0) {
         rpc_call_fail(call, GRPC_STATUS_INVALID_ARGUMENT, "%s",
                       c->failed ? err.msg : "out of memory");
         json_decref(c->failed);

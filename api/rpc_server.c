@@ -110,20 +110,28 @@ static void call_unref(rpc_call_t *c)
 
 /* The stream can no longer carry anything: tell the handler (if it asked
  * to be told), which then lets go of the call. */
+/* Runs the handler's cancel hook, if one is set and the handler still
+ * holds the call; the handler lets go of the call with it. */
+static bool run_cancel_hook(rpc_call_t *c)
+{
+    if (!c->held || !c->on_cancel || c->finishing)
+        return false;
+    void (*fn)(rpc_call_t *, void *) = c->on_cancel;
+    c->on_cancel = NULL;
+    c->held = false;
+    c->refs++; /* the hook may not free the call under our feet */
+    fn(c, c->cancel_data);
+    call_unref(c); /* the hook's */
+    call_unref(c); /* the handler's */
+    return true;
+}
+
 static void call_die(rpc_call_t *c)
 {
     if (c->dead)
         return;
     c->dead = true;
-    if (c->held && c->on_cancel && !c->finishing) {
-        void (*fn)(rpc_call_t *, void *) = c->on_cancel;
-        c->on_cancel = NULL;
-        c->held = false;
-        c->refs++; /* the hook may not free the call under our feet */
-        fn(c, c->cancel_data);
-        call_unref(c); /* the hook's */
-        call_unref(c); /* the handler's */
-    }
+    run_cancel_hook(c);
 }
 
 static void handler_release(rpc_call_t *c)
@@ -235,8 +243,12 @@ static void set_status(rpc_call_t *c, grpc_status_code code, const char *fmt, va
 
 int rpc_call_send_packed(rpc_call_t *c, grpc_byte_buffer *bb)
 {
-    if (c->dead || c->finishing)
+    if (c->dead || c->finishing) {
+        /* A hook set after the stream died has not run yet: now. */
+        if (c->dead)
+            run_cancel_hook(c);
         return -EPIPE;
+    }
     if (c->q_bytes + grpc_byte_buffer_length(bb) > c->s->stream_buffer_max) {
         char q[128];
         log_warn("grpc: a stream's client is too slow; ended", "method=%s peer=%s queued_bytes=%zu",
@@ -517,14 +529,15 @@ int rpc_server_new(uv_loop_t *loop, const rpc_server_config_t *cfg, rpc_server_t
     s->authorize = cfg->authorize;
     s->authorize_data = cfg->authorize_data;
     bool oom = !s->host || (cfg->tls_cert_file && (!s->cert_file || !s->key_file));
+    grpc_init(); /* before the queue: it may be the process's first gRPC user */
     if (oom || rpc_loop_init(&s->q, loop) != 0) {
+        grpc_shutdown();
         free(s->host);
         free(s->cert_file);
         free(s->key_file);
         free(s);
         return -ENOMEM;
     }
-    grpc_init(); /* counted: the etcd client may shut its own use down first */
     grpc_arg args[] = {
         /* Watches are long and often silent: ping idle clients, drop the
          * dead ones; let clients ping too (agents keep their watch alive). */

@@ -329,6 +329,7 @@ int rpc_client_stream(rpc_client_t *c, const char *path, const ProtobufCMessage 
     }
     if (rpc_loop_start_batch(c->q, k->call, start, n, &k->start_tag) != GRPC_CALL_OK) {
         k->batches--;
+        k->recv_done = true; /* nothing will be read: the status ends it */
         grpc_call_cancel(k->call, NULL);
     }
     if (out)

@@ -106,6 +106,24 @@ static void loop_async(uv_async_t *a)
     loop_maybe_shutdown(q);
 }
 
+static void drain_and_destroy(grpc_completion_queue *queue)
+{
+    grpc_completion_queue_shutdown(queue);
+    while (grpc_completion_queue_next(queue, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
+           GRPC_QUEUE_SHUTDOWN)
+        ;
+    grpc_completion_queue_destroy(queue);
+}
+
+/* A loop whose thread could not start: the async handle is closing, q
+ * goes with it. */
+static void failed_closed(uv_handle_t *h)
+{
+    rpc_loop_t *q = h->data;
+    uv_mutex_destroy(&q->lock);
+    free(q);
+}
+
 int rpc_loop_init(rpc_loop_t **out, uv_loop_t *loop)
 {
     rpc_loop_t *q = calloc(1, sizeof(*q));
@@ -119,19 +137,16 @@ int rpc_loop_init(rpc_loop_t **out, uv_loop_t *loop)
         goto fail_mutex;
     q->async.data = q;
     if (uv_thread_create(&q->thread, loop_thread, q) < 0) {
-        uv_close((uv_handle_t *)&q->async, NULL);
-        goto fail_mutex;
+        drain_and_destroy(q->queue);
+        uv_close((uv_handle_t *)&q->async, failed_closed);
+        return -ENOMEM;
     }
     *out = q;
     return 0;
 fail_mutex:
     uv_mutex_destroy(&q->lock);
 fail_queue:
-    grpc_completion_queue_shutdown(q->queue);
-    while (grpc_completion_queue_next(q->queue, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
-           GRPC_QUEUE_SHUTDOWN)
-        ;
-    grpc_completion_queue_destroy(q->queue);
+    drain_and_destroy(q->queue);
     free(q);
     return -ENOMEM;
 }
