@@ -39,6 +39,7 @@ typedef enum { K_MACHINE, K_EVENT } kind_t;
 
 /* One event of the history. */
 typedef struct entry_s {
+    uint64_t seq; /* its place in the hub's history: one more per event */
     int64_t revision;
     kind_t kind;
     char uuid[MODEL_UUID_LEN + 1];  /* K_MACHINE */
@@ -59,6 +60,10 @@ typedef struct watcher_s {
     bool snapshotting;
     char cursor[MODEL_UUID_LEN + 1]; /* the last machine sent */
     int64_t snap_rev;                /* the cache's revision when it began */
+    /* What it missed (a resume, or the changes during its snapshot) is
+     * replayed from the ring at its pace too, from this event on. */
+    bool replaying;
+    uint64_t next_seq;
 } watcher_t;
 
 /* A change seen during this loop turn, not yet sent. */
@@ -76,6 +81,7 @@ typedef struct grpc_hub_s {
     int64_t floor; /* the ring holds every event from this revision on */
     entry_t *ring;
     size_t head, len;
+    uint64_t next_seq; /* the seq the next event gets */
     size_t bytes;
     pending_t *pending;
     size_t n_pending, cap_pending;
@@ -126,9 +132,10 @@ static const char *watched_uuid(watcher_t *w)
     return w->uuid;
 }
 
-static bool wants(watcher_t *w, const entry_t *e)
+/* Is e for w (its kind, its machine, not older than its resume)? */
+static bool matches(watcher_t *w, const entry_t *e)
 {
-    if (w->kind != e->kind || e->revision < w->from || w->snapshotting)
+    if (w->kind != e->kind || e->revision < w->from)
         return false;
     if (!*w->mac)
         return true;
@@ -145,11 +152,19 @@ static void watcher_free(watcher_t *w)
     free(w);
 }
 
+/* A live event goes to w now; one that is catching up gets it from the
+ * ring in its turn. */
+static bool wants(watcher_t *w, const entry_t *e)
+{
+    return !w->snapshotting && !w->replaying && matches(w, e);
+}
+
 static void publish(grpc_hub_t *h, const entry_t *proto)
 {
     ring_make_room(h, grpc_byte_buffer_length(proto->bb));
     entry_t *e = &h->ring[(h->head + h->len) % RING_MAX];
     *e = *proto;
+    e->seq = h->next_seq++;
     h->len++;
     h->bytes += grpc_byte_buffer_length(e->bb);
     for (watcher_t *w = h->watchers.next, *next; w != &h->watchers; w = next) {
@@ -413,16 +428,46 @@ static watcher_t *watcher_new(grpc_hub_t *h, rpc_call_t *call, kind_t kind, cons
     return w;
 }
 
-/* Sends the ring's events from the watcher's resume revision on. 0, or
- * -EPIPE (the watcher is gone). */
-static int replay(grpc_hub_t *h, watcher_t *w)
+/* The next chunk of what a watcher missed, from the ring; once it has
+ * caught up with the ring's end, live events flow to it directly. */
+static void watcher_end(watcher_t *w, grpc_status_code code, const char *msg);
+
+static void replay_more(rpc_call_t *call, void *data)
 {
-    for (size_t i = 0; i < h->len; i++) {
-        entry_t *e = ring_at(h, i);
-        if (wants(w, e) && rpc_call_send_packed(w->call, e->bb) != 0)
-            return -EPIPE;
+    watcher_t *w = data;
+    grpc_hub_t *h = w->hub;
+    if (w->next_seq < h->next_seq - h->len)
+        return watcher_end(w, GRPC_STATUS_OUT_OF_RANGE,
+                           "more changed while this watch caught up than this replica keeps: "
+                           "resume from the last revision received");
+    size_t sent = 0;
+    while (w->next_seq < h->next_seq && sent < SNAPSHOT_CHUNK) {
+        entry_t *e = ring_at(h, (size_t)(w->next_seq - (h->next_seq - h->len)));
+        w->next_seq++;
+        if (!matches(w, e))
+            continue;
+        if (rpc_call_send_packed(call, e->bb) != 0)
+            return; /* -EPIPE: the cancel hook freed w */
+        sent++;
     }
-    return 0;
+    if (w->next_seq == h->next_seq) { /* caught up: live from now on */
+        w->replaying = false;
+        rpc_call_on_drain(call, NULL, NULL);
+    }
+}
+
+/* Starts the replay of the ring's events from revision `from` on. */
+static void replay_from(grpc_hub_t *h, watcher_t *w, int64_t from)
+{
+    w->next_seq = h->next_seq;
+    for (size_t i = 0; i < h->len; i++)
+        if (ring_at(h, i)->revision >= from) {
+            w->next_seq = ring_at(h, i)->seq;
+            break;
+        }
+    w->replaying = true;
+    rpc_call_on_drain(w->call, replay_more, w);
+    replay_more(w->call, w);
 }
 
 typedef struct snap_s {
@@ -452,6 +497,7 @@ static int snapshot_one(const char *uuid, json_t *m, void *arg)
 
 static void watcher_end(watcher_t *w, grpc_status_code code, const char *msg)
 {
+    /* (declared above: the replay ends watchers too) */
     rpc_call_t *call = w->call;
     rpc_call_on_cancel(call, NULL, NULL);
     rpc_call_on_drain(call, NULL, NULL);
@@ -485,7 +531,7 @@ static void snapshot_more(rpc_call_t *call, void *data)
                            "more changed during the snapshot than this replica keeps: watch "
                            "again");
     w->from = w->snap_rev + 1;
-    replay(h, w);
+    replay_from(h, w, w->from);
 }
 
 static void machines_watch(rpc_call_t *call, const ProtobufCMessage *msg, void *data)
@@ -497,8 +543,8 @@ static void machines_watch(rpc_call_t *call, const ProtobufCMessage *msg, void *
     if (!w)
         return;
     if (req->resume_revision) {
-        replay(h, w);
-        return; /* -EPIPE: the cancel hook freed w */
+        replay_from(h, w, req->resume_revision);
+        return;
     }
     w->snapshotting = true;
     w->snap_rev = api_cache_revision(&api->cache);
@@ -636,7 +682,7 @@ static void events_watch(rpc_call_t *call, const ProtobufCMessage *msg, void *da
     if (!w)
         return;
     if (req->resume_revision) {
-        replay(h, w);
+        replay_from(h, w, req->resume_revision);
         return;
     }
     ev_walk_t walk;
