@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "agent/facts.h"
+#include "agent/hooks.h"
 #include "agent/install.h"
 #include "agent/report.h"
 #include "agent/rollout.h"
@@ -28,6 +29,12 @@ struct agent_s {
     size_t n_servers, server;
     char root[1024];
     char lldp_file[1024];
+    /* Without --lldp-file: lldpd's view, saved by `lldpctl -f keyvalue`
+     * (run when lldpctl is installed) into the state directory. */
+    char lldpctl[1024];
+    char lldp_saved[1100];
+    bool lldp_running;
+    unsigned lldp_ticks;
     unsigned interval_ms, facts_interval_ms;
     http_client_t *http;
     rpc_client_t *rpc;
@@ -174,6 +181,49 @@ static int rollout_start(agent_t *a, const agent_facts_t *f)
     return rc;
 }
 
+static void lldp_saved(const char *name, int status, void *data)
+{
+    (void)name;
+    agent_t *a = data;
+    a->lldp_running = false;
+    a->in_flight--;
+    if (status != 0)
+        log_debug("lldp: lldpctl failed; neighbours left as they were", "status=%d", status);
+    maybe_stopped(a);
+}
+
+/* lldpd's neighbours, every 6th facts tick (a minute by default), when
+ * lldpctl is installed and no --lldp-file was given. */
+static void lldp_refresh(agent_t *a)
+{
+    if (*a->lldp_file || !*a->lldpctl || a->lldp_running || a->stopping || a->lldp_ticks++ % 6)
+        return;
+    char cmd[4600];
+    if (make_dirs(a->state_dir) != 0)
+        return;
+    snprintf(cmd, sizeof cmd, "'%s' -f keyvalue > '%s.tmp' && mv '%s.tmp' '%s'", a->lldpctl,
+             a->lldp_saved, a->lldp_saved, a->lldp_saved);
+    if (agent_hook_run(a->loop, "lldpctl", cmd, NULL, 10000, lldp_saved, a, NULL) == 0) {
+        a->lldp_running = true;
+        a->in_flight++;
+    }
+}
+
+/* The first `name` executable of $PATH, or "". */
+static void find_in_path(const char *name, char *out, size_t size)
+{
+    const char *path = getenv("PATH");
+    *out = 0;
+    for (const char *p = path ? path : "/usr/sbin:/usr/bin:/sbin:/bin"; p && *p;) {
+        size_t n = strcspn(p, ":");
+        snprintf(out, size, "%.*s/%s", (int)n, p, name);
+        if (n && access(out, X_OK) == 0)
+            return;
+        p += n + (p[n] == ':');
+    }
+    *out = 0;
+}
+
 /* Reads the facts; posts them when they are not what the API has. */
 static void facts_tick(uv_timer_t *t)
 {
@@ -182,7 +232,9 @@ static void facts_tick(uv_timer_t *t)
         return;
     agent_facts_t f;
     const char *why = NULL;
-    agent_facts_opts_t o = {.root = a->root, .lldp_file = *a->lldp_file ? a->lldp_file : NULL};
+    lldp_refresh(a);
+    const char *lldp = *a->lldp_file ? a->lldp_file : access(a->lldp_saved, R_OK) == 0 ? a->lldp_saved : NULL;
+    agent_facts_opts_t o = {.root = a->root, .lldp_file = lldp};
     int rc = agent_facts_read(&o, &f, &why);
     if (rc) {
         const char *text = why ? why : strerror(-rc);
@@ -395,11 +447,13 @@ int agent_start(uv_loop_t *loop, const agent_config_t *cfg, agent_t **out)
     }
     snprintf(a->root, sizeof a->root, "%s", cfg->root && *cfg->root ? cfg->root : "/");
     snprintf(a->lldp_file, sizeof a->lldp_file, "%s", cfg->lldp_file ? cfg->lldp_file : "");
+    find_in_path("lldpctl", a->lldpctl, sizeof a->lldpctl);
     a->interval_ms = (cfg->interval_s ? cfg->interval_s : 60) * 1000u;
     a->facts_interval_ms = (cfg->facts_interval_s ? cfg->facts_interval_s : 10) * 1000u;
     snprintf(a->state_dir, sizeof a->state_dir, "%s",
              cfg->state_dir ? cfg->state_dir : "/var/lib/enjoliver-agent");
     snprintf(a->hooks_dir, sizeof a->hooks_dir, "%s", cfg->hooks_dir ? cfg->hooks_dir : "");
+    snprintf(a->lldp_saved, sizeof a->lldp_saved, "%s/lldp.keyvalue", a->state_dir);
     char path[1100];
     snprintf(path, sizeof path, "%s/install", a->hooks_dir);
     if (cfg->install_command)

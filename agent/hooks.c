@@ -57,7 +57,10 @@ static void maybe_done(agent_hook_t *h)
         return;
     flush_line(h);
     int status = h->timed_out ? -ETIMEDOUT : h->killed ? -EINTR : h->status;
-    log_info("hook finished", "hook=%s status=%d", h->name, status);
+    if (status)
+        log_warn("hook failed", "hook=%s status=%d", h->name, status);
+    else
+        log_debug("hook finished", "hook=%s status=%d", h->name, status);
     h->cb(h->name, status, h->data);
     uv_close((uv_handle_t *)&h->proc, closed);
     uv_close((uv_handle_t *)&h->out, closed);
@@ -199,7 +202,7 @@ int agent_hook_run(uv_loop_t *loop, const char *name, const char *command, const
     }
     h->open = 3;
     char q[512];
-    log_info("hook started", "hook=%s pid=%d command=%s", name, h->proc.pid,
+    log_debug("hook started", "hook=%s pid=%d command=%s", name, h->proc.pid,
              log_quote(command, q, sizeof q));
     uv_read_start((uv_stream_t *)&h->out, on_alloc, on_read);
     if (timeout_ms)

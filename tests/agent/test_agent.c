@@ -7,6 +7,8 @@
  *   - matchbox serves a new one: the next report says outdated, and the
  *     agent learns it through its watch (its log says so);
  *   - a new disk appears: the agent reports the machine again;
+ *   - lldpd's neighbours: a `lldpctl` in its PATH (a script of the test's)
+ *     is run and its answer reported;
  *   - SIGTERM: exit 0.
  */
 #include <fcntl.h>
@@ -55,6 +57,16 @@ int main(int argc, char **argv)
     char state[500];
     snprintf(state, sizeof state, "%s/state", dir);
     const char *agent_flags[] = {"--state-dir", state, NULL};
+    /* A stand-in lldpctl, found in PATH as lldpd's would be. */
+    char bin[500], path_env[4096];
+    snprintf(bin, sizeof bin, "%s/bin", dir);
+    agent_hook_put(bin, "lldpctl",
+                   "[ \"$1 $2\" = '-f keyvalue' ] || exit 2\n"
+                   "echo lldp.eth0.chassis.mac=58:8d:09:1a:2b:00\n"
+                   "echo lldp.eth0.chassis.name=tor-fake-1\n"
+                   "echo lldp.eth0.port.ifname=Ethernet1/7");
+    snprintf(path_env, sizeof path_env, "%s:%s", bin, getenv("PATH") ? getenv("PATH") : "/usr/bin:/bin");
+    setenv("PATH", path_env, 1);
     pid_t agent = agent_spawn(argv[3], &env, root, agent_log, agent_flags);
 
     /* The machine is reported, and etcd holds it. */
@@ -75,6 +87,19 @@ int main(int argc, char **argv)
            "no outdated report");
     CHECKF(agent_file_wait(agent_log, "this machine is outdated", 10000),
            "the watch did not tell the agent");
+
+    /* lldpd's view, through the agent's lldpctl run: in the record. */
+    bool lldp = false;
+    for (int i = 0; i < 200 && !lldp; i++) {
+        Mvccpb__KeyValue *rec = NULL;
+        if (etcd_sync_get(env.cli, key, strlen(key), &rec) == 0 && rec) {
+            lldp = memmem(rec->value.data, rec->value.len, "tor-fake-1", 10) != NULL;
+            protobuf_c_message_free_unpacked(&rec->base, NULL);
+        }
+        if (!lldp)
+            t_sleep_ms(50);
+    }
+    CHECKF(lldp, "lldpctl's neighbours were not reported");
 
     /* A new disk: reported again. */
     agent_root_put(root, "sys/block/sdb/size", "2097152\n");
