@@ -226,6 +226,36 @@ static void read_addresses(const char *root, agent_facts_t *f)
         fclose(t);
 }
 
+/* /proc/net/if_inet6: "<32 hex digits> <ifindex> <prefix> <scope> <flags>
+ * <name>", all hex; scope 00 is global (link-local and loopback are left
+ * out: they say nothing of the machine's place in the network). */
+static void read_ipv6(const char *root, agent_facts_t *f)
+{
+    FILE *in = open_under(root, "proc/net/if_inet6");
+    char line[256];
+    while (in && fgets(line, sizeof line, in)) {
+        char hex[33], name[AGENT_IFNAME_MAX + 1];
+        unsigned idx, plen, scope, flags;
+        if (sscanf(line, "%32s %x %x %x %x %16s", hex, &idx, &plen, &scope, &flags, name) != 6 ||
+            scope != 0 || strlen(hex) != 32 || plen > 128)
+            continue;
+        struct in6_addr a;
+        for (int i = 0; i < 16; i++) {
+            unsigned byte;
+            sscanf(hex + 2 * i, "%2x", &byte);
+            a.s6_addr[i] = (uint8_t)byte;
+        }
+        for (size_t i = 0; i < f->n_ifaces; i++) {
+            agent_iface_t *it = &f->ifaces[i];
+            if (strcmp(it->name, name) == 0 && !*it->ipv6 &&
+                inet_ntop(AF_INET6, &a, it->ipv6, sizeof it->ipv6))
+                it->prefix6 = plen;
+        }
+    }
+    if (in)
+        fclose(in);
+}
+
 /* ---- disks ------------------------------------------------------------------- */
 
 /* Disks as the original listed them (fdisk's "Disk /dev/sd..."), and the
@@ -366,8 +396,10 @@ int agent_facts_read(const agent_facts_opts_t *opts, agent_facts_t *f, const cha
         lower(f->uuid);
     read_line(root, "proc/sys/kernel/random/boot_id", f->boot_id, sizeof f->boot_id);
     int rc = read_ifaces(root, f);
-    if (rc == 0)
+    if (rc == 0) {
         read_addresses(root, f);
+        read_ipv6(root, f);
+    }
     rc = rc ? rc : read_disks(root, f);
     if (rc == 0)
         read_lldp(opts ? opts->lldp_file : NULL, f);

@@ -14,6 +14,8 @@
  *   <root>/proc/net/fib_trie            the local IPv4 addresses
  *   <root>/proc/net/route               which interface and prefix each has,
  *                                       the default gateway
+ *   <root>/proc/net/if_inet6            the IPv6 addresses (the first global one
+ *                                       of each interface is reported)
  *   <root>/sys/block/<dev>/size         disks (512-byte sectors)
  *   <root>/run/ignition.journal         Ignition's journal lines (optional)
  *   lldp_file (optional)                `lldpctl -f keyvalue` output
@@ -44,6 +46,8 @@ typedef struct agent_iface_s {
     char mac[AGENT_MAC_LEN + 1]; /* "" for loopback */
     char ipv4[AGENT_IP_MAX];     /* "" when it has none */
     unsigned prefix;             /* of ipv4 */
+    char ipv6[46];               /* a global IPv6 address, "" when none */
+    unsigned prefix6;
     bool has_lldp;
     agent_lldp_t lldp;
 } agent_iface_t;

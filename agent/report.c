@@ -10,9 +10,16 @@ static json_t *iface_json(const agent_facts_t *f, const agent_iface_t *it)
         snprintf(cidr, sizeof cidr, "%s/%u", it->ipv4, it->prefix);
     /* fqdn: the original's reverse lookups are left to the API's readers
      * (null = none known); a lookup could stall the report. */
-    return json_pack("{s:s, s:s, s:i, s:s, s:s, s:s, s:n}", "ipv4", it->ipv4, "cidrv4", cidr,
-                     "netmask", *it->ipv4 ? (int)it->prefix : 0, "mac", it->mac, "name", it->name,
-                     "gateway", f->gateway, "fqdn");
+    json_t *o = json_pack("{s:s, s:s, s:i, s:s, s:s, s:s, s:n}", "ipv4", it->ipv4, "cidrv4", cidr,
+                          "netmask", *it->ipv4 ? (int)it->prefix : 0, "mac", it->mac, "name",
+                          it->name, "gateway", f->gateway, "fqdn");
+    if (o && *it->ipv6) { /* beyond the original's body: the API stores it */
+        char cidr6[64];
+        snprintf(cidr6, sizeof cidr6, "%s/%u", it->ipv6, it->prefix6);
+        json_object_set_new(o, "ipv6", json_string(it->ipv6));
+        json_object_set_new(o, "cidrv6", json_string(cidr6));
+    }
+    return o;
 }
 
 static json_t *lldp_json(const agent_facts_t *f)

@@ -142,6 +142,8 @@ static Enjoliver__V1__Interface *iface(json_t *it, gv_arena_t *a)
     o->gateway = gv_str(json_object_get(it, "gateway"));
     o->fqdn = gv_str(json_object_get(it, "fqdn"));
     o->as_boot = json_is_true(json_object_get(it, "as_boot"));
+    o->ipv6 = gv_str(json_object_get(it, "ipv6"));
+    o->cidrv6 = gv_str(json_object_get(it, "cidrv6"));
     json_t *l = json_object_get(it, "lldp");
     const char *chassis = json_string_value(json_object_get(l, "chassis_id"));
     if (chassis && *chassis && (o->lldp = gv_alloc(a, sizeof(*o->lldp)))) {

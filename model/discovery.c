@@ -94,6 +94,18 @@ static int decode_iface(json_t *o, model_iface_t *it, const char *where, model_e
         if (rc == 0)
             it->netmask = len;
     }
+    if (rc == 0)
+        rc = get_str(o, "ipv6", false, it->ipv6, sizeof it->ipv6, where, err);
+    if (rc == 0 && it->ipv6[0]) {
+        snprintf(path, sizeof path, "%s.ipv6", where);
+        rc = model_ipv6_parse(it->ipv6, NULL, path, err);
+    }
+    if (rc == 0)
+        rc = get_str(o, "cidrv6", false, it->cidrv6, sizeof it->cidrv6, where, err);
+    if (rc == 0 && it->cidrv6[0]) {
+        snprintf(path, sizeof path, "%s.cidrv6", where);
+        rc = model_cidrv6_parse(it->cidrv6, NULL, path, err);
+    }
     json_t *nm = json_object_get(o, "netmask");
     if (rc == 0 && nm && !json_is_null(nm)) {
         snprintf(path, sizeof path, "%s.netmask", where);

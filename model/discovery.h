@@ -33,6 +33,8 @@ typedef struct model_iface_s {
     char mac[MODEL_MAC_LEN + 1];
     char ipv4[16];   /* "" when the NIC has no IPv4 */
     char cidrv4[19]; /* "" likewise */
+    char ipv6[46];   /* a global IPv6 address, "" when none (ours: the original sent none) */
+    char cidrv6[50]; /* "addr/n", "" likewise */
     unsigned netmask;
     char gateway[16];              /* "" when none */
     char fqdn[MODEL_NAME_MAX + 1]; /* first reported name, normalised; "" = none */

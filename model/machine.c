@@ -19,10 +19,16 @@ static json_t *lldp_encode(const model_iface_t *it)
 
 static json_t *iface_encode(const model_iface_t *it)
 {
-    return json_pack("{s:s, s:s, s:s, s:s, s:i, s:s, s:s, s:b, s:o}", "name", it->name, "mac",
-                     it->mac, "ipv4", it->ipv4, "cidrv4", it->cidrv4, "netmask",
-                     (json_int_t)it->netmask, "gateway", it->gateway, "fqdn", it->fqdn, "as_boot",
-                     it->as_boot, "lldp", lldp_encode(it));
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:i, s:s, s:s, s:b, s:o}", "name", it->name, "mac",
+                          it->mac, "ipv4", it->ipv4, "cidrv4", it->cidrv4, "netmask",
+                          (json_int_t)it->netmask, "gateway", it->gateway, "fqdn", it->fqdn,
+                          "as_boot", it->as_boot, "lldp", lldp_encode(it));
+    /* Only when reported: records of machines without IPv6 stay as they were. */
+    if (o && it->ipv6[0])
+        json_object_set_new(o, "ipv6", json_string(it->ipv6));
+    if (o && it->cidrv6[0])
+        json_object_set_new(o, "cidrv6", json_string(it->cidrv6));
+    return o;
 }
 
 json_t *model_machine_encode(const model_machine_t *m)
@@ -59,6 +65,10 @@ static int iface_decode(json_t *o, model_iface_t *it)
     rc = rc ? rc : copy_str(o, "cidrv4", it->cidrv4, sizeof it->cidrv4);
     rc = rc ? rc : copy_str(o, "gateway", it->gateway, sizeof it->gateway);
     rc = rc ? rc : copy_str(o, "fqdn", it->fqdn, sizeof it->fqdn);
+    if (rc == 0 && json_object_get(o, "ipv6")) /* optional */
+        rc = copy_str(o, "ipv6", it->ipv6, sizeof it->ipv6);
+    if (rc == 0 && json_object_get(o, "cidrv6"))
+        rc = copy_str(o, "cidrv6", it->cidrv6, sizeof it->cidrv6);
     if (rc || !json_is_integer(nm))
         return -EINVAL;
     it->netmask = (unsigned)json_integer_value(nm);

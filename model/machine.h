@@ -4,7 +4,8 @@
  *   {"schema": 1, "uuid", "boot_mac", "boot_id", "created", "updated",
  *    "interfaces": [{"name", "mac", "ipv4", "cidrv4", "netmask", "gateway",
  *                    "fqdn", "as_boot", "lldp": {"chassis_id",
- *                    "chassis_name", "port_id"} | null}],
+ *                    "chassis_name", "port_id"} | null,
+ *                    "ipv6", "cidrv6" (only when reported)}],
  *    "disks": [{"path", "size_bytes"}]}
  * with dates in RFC 3339 (model/clock.h) and "" for absent strings.
  */

@@ -261,6 +261,26 @@ int model_ipv6_parse(const char *in, uint8_t out[16], const char *where, model_e
     return 0;
 }
 
+int model_cidrv6_parse(const char *in, unsigned *prefix_len, const char *where, model_err_t *err)
+{
+    char addr[64], q[QUOTE_BUF];
+    const char *slash = in ? strrchr(in, '/') : NULL;
+    size_t n = slash ? (size_t)(slash - in) : 0;
+    unsigned len = 0;
+    const char *end = slash && n < sizeof addr ? scan_dec(slash + 1, 128, &len) : NULL;
+    uint8_t tmp[16];
+    if (end) {
+        memcpy(addr, in, n);
+        addr[n] = '\0';
+    }
+    if (!end || *end != '\0' || inet_pton(AF_INET6, addr, tmp) != 1)
+        return model_err_set(err, where, "%s is not an IPv6 address with its prefix (want e.g. "
+                             "fd00::5/64)", quote_str(in, q));
+    if (prefix_len)
+        *prefix_len = len;
+    return 0;
+}
+
 int model_cidrv4_parse(const char *in, uint32_t *addr, unsigned *prefix_len, const char *where,
                        model_err_t *err)
 {

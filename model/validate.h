@@ -61,6 +61,10 @@ int model_ipv6_parse(const char *in, uint8_t out[16], const char *where, model_e
 int model_cidrv4_parse(const char *in, uint32_t *addr, unsigned *prefix_len, const char *where,
                        model_err_t *err);
 
+/* "addr/n", addr an IPv6 address, n in 0..128 (the interface's address
+ * with its prefix). */
+int model_cidrv6_parse(const char *in, unsigned *prefix_len, const char *where, model_err_t *err);
+
 /* Formats a host-order IPv4 address; out holds at least 16 bytes. */
 char *model_ipv4_format(uint32_t addr, char out[16]);
 

@@ -14,6 +14,7 @@
 #include "agent/facts.h"
 #include "agent/report.h"
 #include "model/discovery.h"
+#include "model/machine.h"
 
 static char root[256];
 
@@ -80,6 +81,9 @@ static void make_host(void)
     put("sys/class/net/eth2/address", "0c:c4:7a:8e:10:a4\n"); /* no address */
     put("proc/net/route", route);
     put("proc/net/fib_trie", fib_trie);
+    put("proc/net/if_inet6", "fe800000000000000ec47afffe8e10a2 02 40 20 80     eth0\n"
+                             "20010db8000000000000000000000005 02 40 00 80     eth0\n"
+                             "00000000000000000000000000000001 01 80 10 80       lo\n");
     put("sys/block/sda/size", "468862128\n");
     put("sys/block/sdb/size", "3907029168\n");
     put("sys/block/loop0/size", "1024\n"); /* not a disk */
@@ -119,6 +123,8 @@ static void test_host(void)
     CHECK(e0 && strcmp(e0->ipv4, "10.3.13.5") == 0 && e0->prefix == 16);
     CHECK(e1 && strcmp(e1->ipv4, "192.168.13.5") == 0 && e1->prefix == 24);
     CHECK(e2 && !*e2->ipv4);
+    CHECK(e0 && strcmp(e0->ipv6, "2001:db8::5") == 0 && e0->prefix6 == 64); /* global only */
+    CHECK(lo && !*lo->ipv6 && e1 && !*e1->ipv6);
     CHECK(e0 && e0->has_lldp && strcmp(e0->lldp.chassis_id, "58:8d:09:1a:2b:00") == 0 &&
           strcmp(e0->lldp.port_id, "Ethernet1/13") == 0);
     CHECK(e1 && !e1->has_lldp);
@@ -142,8 +148,28 @@ static void test_host(void)
         for (size_t i = 0; i < d->n_ifaces; i++)
             if (d->ifaces[i].as_boot)
                 boot_seen = strcmp(d->ifaces[i].cidrv4, "10.3.13.5/16") == 0 &&
-                            strcmp(d->ifaces[i].lldp.chassis_name, "tor-r13-a") == 0;
+                            strcmp(d->ifaces[i].lldp.chassis_name, "tor-r13-a") == 0 &&
+                            strcmp(d->ifaces[i].cidrv6, "2001:db8::5/64") == 0;
         CHECK(boot_seen);
+        /* The stored record keeps IPv6, and records without it are as before. */
+        model_machine_t *m = calloc(1, sizeof(*m)), *back = NULL;
+        CHECK(m != NULL);
+        model_machine_from_discovery(m, d, NULL, 1000);
+        json_t *rec = model_machine_encode(m);
+        char *rtext = rec ? json_dumps(rec, JSON_COMPACT) : NULL;
+        CHECK(rtext && strstr(rtext, "\"cidrv6\":\"2001:db8::5/64\""));
+        CHECK(rtext && model_machine_decode(rtext, strlen(rtext), &back, &err) == 0);
+        bool found = false;
+        for (size_t i = 0; back && i < back->facts.n_ifaces; i++)
+            found |= strcmp(back->facts.ifaces[i].ipv6, "2001:db8::5") == 0;
+        CHECK(found);
+        for (size_t i = 0; back && i < back->facts.n_ifaces; i++)
+            if (!back->facts.ifaces[i].as_boot)
+                CHECK(!back->facts.ifaces[i].ipv6[0]);
+        free(back);
+        free(rtext);
+        json_decref(rec);
+        free(m);
         model_discovery_free(d);
     }
     free(text);
