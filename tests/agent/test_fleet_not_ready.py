@@ -87,11 +87,16 @@ def body(ctx):
         check(got.get("state") == "granted" and got.get("token") == token,
               "GET /rollout/slot for %s: HTTP %d %s, want granted with token %d"
               % (stuck.id, status, text, token))
-        ro = fleet.rollout()
-        ready = [r for r in ro.get("ready", []) if r.get("mac") == stuck.mac]
-        check(ready and ready[0].get("ready") is False and
-              sim.READY_CHECK in (ready[0].get("failed") or []),
-              "GET /rollout does not show %s's failed check: %s" % (stuck.id, ro.get("ready")))
+        # The agent journals the stop, then reports it: wait for the report.
+        def reported():
+            ro = fleet.rollout()
+            ready = [r for r in ro.get("ready", []) if r.get("mac") == stuck.mac]
+            return ready if (ready and ready[0].get("ready") is False and
+                             sim.READY_CHECK in (ready[0].get("failed") or [])) else None
+        try:
+            wait_until(reported, 5, "GET /rollout showing %s's failed check" % stuck.id)
+        except enjtest.Failure as e:
+            check(False, "GET /rollout does not show %s's failed check: %s" % (stuck.id, e))
 
     def an_event_says_why():
         # The operator's view: GET /events?machine=<mac> should say the roll
