@@ -371,7 +371,11 @@ static void on_machine(rpc_stream_t *st, const ProtobufCMessage *m, void *data)
                                   .outdated = now,
                                   .rolling_enabled = a->st.rolling_enabled,
                                   .strategy = a->st.strategy,
-                                  .control_plane = cp};
+                                  .control_plane = cp,
+                                  .progress_step = mc->progress ? mc->progress->step : NULL,
+                                  .progress_token = mc->progress ? mc->progress->token : 0,
+                                  .progress_boot_id = mc->progress ? mc->progress->boot_id : NULL,
+                                  .slot_token = mc->slot ? mc->slot->token : 0};
         agent_rollout_update(a->rollout, &v);
     }
     if (now != was)

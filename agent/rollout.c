@@ -64,12 +64,18 @@ struct agent_rollout_s {
     unsigned attempts; /* of that check */
     agent_hook_t *hook;
     char blocked_why[128];
+    bool journal_found; /* started from a journal (not adopting the API's) */
+    bool adopt_checked; /* the API's progress was looked at once */
+    /* The last journaled step, reported to the API; one report at a time,
+     * the latest step sent again after it if it moved meanwhile. */
+    bool step_inflight, step_dirty;
     bool stopping, finished;
     void (*stop_done)(void *);
     void *stop_data;
 };
 
 static void drive(agent_rollout_t *r);
+static void report_step(agent_rollout_t *r);
 static void free_all(agent_rollout_t *r);
 static void timer_closed(uv_handle_t *h);
 
@@ -134,7 +140,48 @@ static int set_state(agent_rollout_t *r, state_t s)
     if (was != s)
         log_info("rollout: step", "from=%s to=%s token=%lld", state_names[was], state_names[s],
                  (long long)r->token);
+    report_step(r);
     return 0;
+}
+
+static void step_reported(grpc_status_code st, const char *msg, const ProtobufCMessage *resp,
+                          void *data)
+{
+    (void)resp;
+    agent_rollout_t *r = data;
+    r->step_inflight = false;
+    if (st != GRPC_STATUS_OK && !r->stopping) {
+        char q[256];
+        log_debug("rollout: the step report failed; sent again with the next", "status=%d %s",
+                  (int)st, log_quote(msg, q, sizeof q));
+        r->step_dirty = true;
+    }
+    if (r->stopping) {
+        drive(r); /* the stop waits for this report */
+        return;
+    }
+    if (r->step_dirty)
+        report_step(r);
+}
+
+/* Lifecycle.ReportStep of the journaled state: what operators see and what
+ * a node that lost its journal resumes from. */
+static void report_step(agent_rollout_t *r)
+{
+    if (r->step_inflight || r->stopping) {
+        r->step_dirty = true;
+        return;
+    }
+    Enjoliver__V1__ReportStepRequest req = ENJOLIVER__V1__REPORT_STEP_REQUEST__INIT;
+    req.mac = r->mac;
+    req.step = (char *)state_names[r->state];
+    req.token = r->token;
+    req.boot_id = r->saved_boot;
+    req.failed_step = r->failed_step;
+    r->step_dirty = false;
+    r->step_inflight = rpc_client_unary(r->rpc, "/enjoliver.v1.Lifecycle/ReportStep", &req.base,
+                                        &enjoliver__v1__report_step_response__descriptor, 0,
+                                        step_reported, r) == 0;
 }
 
 static int journal_read(agent_rollout_t *r)
@@ -143,6 +190,7 @@ static int journal_read(agent_rollout_t *r)
     json_t *j = json_load_file(r->journal, 0, &err);
     if (!j)
         return access(r->journal, F_OK) == 0 ? -EIO : 0; /* absent: idle */
+    r->journal_found = true;
     const char *state = json_string_value(json_object_get(j, "state"));
     int rc = -EIO;
     for (size_t i = 0; state && i < sizeof state_names / sizeof *state_names; i++)
@@ -385,7 +433,7 @@ static void drive(agent_rollout_t *r)
 {
     if (r->stopping) {
         /* Once nothing runs: the timer goes, then r (timer_closed). */
-        if (!r->busy && !r->finished) {
+        if (!r->busy && !r->step_inflight && !r->finished) {
             r->finished = true;
             uv_close((uv_handle_t *)&r->timer, timer_closed);
         }
@@ -637,8 +685,35 @@ int agent_rollout_start(uv_loop_t *loop, rpc_client_t *rpc, const agent_rollout_
     return 0;
 }
 
+/* No journal here, and the API says this node was in the middle of an
+ * update under the slot it still holds (the disk was reinstalled with the
+ * journal on it, say): carry on from that step. */
+static void adopt_progress(agent_rollout_t *r, const agent_rollout_view_t *v)
+{
+    r->adopt_checked = true;
+    const char *step = v->progress_step;
+    if (r->journal_found || r->state != S_IDLE || !step || !v->progress_token ||
+        v->progress_token != v->slot_token)
+        return;
+    for (size_t i = S_DRAINING; i <= S_RELEASING; i++) {
+        if (strcmp(step, state_names[i]) != 0)
+            continue;
+        log_warn("rollout: no journal; resuming from the API's record of this node", "step=%s "
+                 "token=%lld", step, (long long)v->progress_token);
+        r->token = v->progress_token;
+        snprintf(r->saved_boot, sizeof r->saved_boot, "%s",
+                 v->progress_boot_id ? v->progress_boot_id : "");
+        snprintf(r->strategy, sizeof r->strategy, "%s",
+                 v->strategy && *v->strategy ? v->strategy : "kexec");
+        set_state(r, (state_t)i);
+        return;
+    }
+}
+
 void agent_rollout_update(agent_rollout_t *r, const agent_rollout_view_t *view)
 {
+    if (!r->adopt_checked && view->known)
+        adopt_progress(r, view);
     r->view = *view;
     snprintf(r->view_strategy, sizeof r->view_strategy, "%s", view->strategy ? view->strategy : "");
     r->view.strategy = r->view_strategy;

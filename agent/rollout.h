@@ -15,6 +15,11 @@
  *                (Lifecycle.ReportReady with the failed step); a restart of
  *                the agent tries the failed step again
  *
+ * Each step, once journaled, is reported (Lifecycle.ReportStep). An agent
+ * that starts without a journal (its disk was reinstalled) and finds that
+ * the API's record of its progress names the slot it still holds resumes
+ * from that step.
+ *
  * Loop thread only.
  */
 #ifndef ENJ_AGENT_ROLLOUT_H
@@ -46,6 +51,12 @@ typedef struct agent_rollout_view_s {
     bool rolling_enabled;
     const char *strategy; /* "" = kexec */
     bool control_plane;   /* etcd member or control plane: its ready checks */
+    /* What the API keeps of the node's progress (its last ReportStep) and
+     * the slot it holds: a node whose journal was lost resumes from them. */
+    const char *progress_step; /* NULL or "": none */
+    int64_t progress_token;
+    const char *progress_boot_id;
+    int64_t slot_token; /* 0: no slot */
 } agent_rollout_view_t;
 
 /* Loads the journal. boot_id: the current boot's, to tell a reboot from a

@@ -161,6 +161,10 @@ static void ro_written(model_ro_op_t *op, int err, int64_t revision)
     ro_call_t *c = (ro_call_t *)op;
     if (err) {
         fail_write(c->call, err, op->mop.op.err.msg);
+    } else if (op->kind == MODEL_RO_STEP) {
+        api_cache_wrote(&c->api->cache, revision);
+        Enjoliver__V1__ReportStepResponse r = ENJOLIVER__V1__REPORT_STEP_RESPONSE__INIT;
+        rpc_call_reply(c->call, &r.base);
     } else if (op->kind == MODEL_RO_READY) {
         api_cache_wrote(&c->api->cache, revision);
         Enjoliver__V1__ReportReadyResponse r = ENJOLIVER__V1__REPORT_READY_RESPONSE__INIT;
@@ -260,6 +264,24 @@ static void report_ready(rpc_call_t *call, const ProtobufCMessage *msg, void *da
     }
     c->op.ready = req->ready;
     c->op.failed = c->failed;
+    ro_start(call, data, req->mac, c);
+}
+
+static void report_step(rpc_call_t *call, const ProtobufCMessage *msg, void *data)
+{
+    const Enjoliver__V1__ReportStepRequest *req = (const void *)msg;
+    model_err_t err = {{0}};
+    if (model_ro_step_check(req->step, req->token, req->boot_id, req->failed_step, &err) != 0) {
+        rpc_call_fail(call, GRPC_STATUS_INVALID_ARGUMENT, "%s", err.msg);
+        return;
+    }
+    ro_call_t *c = ro_new(call, MODEL_RO_STEP);
+    if (!c)
+        return;
+    c->op.step = req->step;
+    c->op.token = req->token;
+    c->op.boot_id = req->boot_id;
+    c->op.failed_step = req->failed_step;
     ro_start(call, data, req->mac, c);
 }
 
@@ -479,6 +501,8 @@ int api_grpc_lifecycle(api_t *api)
         {LC("ReleaseSlot"), &enjoliver__v1__release_slot_request__descriptor, release_slot, api, .admin = false},
         {LC("ListSlots"), &enjoliver__v1__list_slots_request__descriptor, list_slots, api, .admin = false},
         {LC("ReportReady"), &enjoliver__v1__report_ready_request__descriptor, report_ready, api, .admin = false},
+        {LC("ReportStep"), &enjoliver__v1__report_step_request__descriptor, report_step, api,
+         .admin = false},
         {LC("ReportInstall"), &enjoliver__v1__report_install_request__descriptor, report_install,
          api, .admin = false},
         {LC("AuthorizeInstall"), &enjoliver__v1__authorize_install_request__descriptor,

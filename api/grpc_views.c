@@ -203,6 +203,15 @@ static void by_boot_mac(api_t *api, Enjoliver__V1__Machine *m, gv_arena_t *a)
         m->ignition->up_to_date = json_is_true(json_object_get(ig, "up_to_date"));
         m->ignition->reported_unix_ms = gv_date_ms(json_object_get(ig, "updated"));
     }
+    json_t *pr = api_cache_get(&api->cache, MODEL_K_RO_PROGRESS, mac);
+    if (pr && (m->progress = gv_alloc(a, sizeof(*m->progress)))) {
+        enjoliver__v1__rollout_progress__init(m->progress);
+        m->progress->step = gv_str(json_object_get(pr, "step"));
+        m->progress->token = json_integer_value(json_object_get(pr, "token"));
+        m->progress->boot_id = gv_str(json_object_get(pr, "boot_id"));
+        m->progress->failed_step = gv_str(json_object_get(pr, "failed_step"));
+        m->progress->updated_unix_ms = gv_date_ms(json_object_get(pr, "updated"));
+    }
     json_t *slot = api_cache_get(&api->cache, MODEL_K_RO_SLOTS, mac);
     int64_t rev = slot ? gv_revision(api, MODEL_K_RO_SLOTS, mac, NULL) : 0;
     if (rev && (m->slot = gv_alloc(a, sizeof(*m->slot)))) {

@@ -321,8 +321,8 @@ static void machine_dirty(grpc_hub_t *h, const char *uuid, int64_t revision)
 }
 
 /* Kinds kept by boot MAC whose changes are a machine's changes. */
-static const char *const by_mac[] = {MODEL_K_SCHEDULES, MODEL_K_STATES, MODEL_K_LC_IGNITION,
-                                     MODEL_K_LC_ROLLING, MODEL_K_RO_SLOTS};
+static const char *const by_mac[] = {MODEL_K_SCHEDULES,   MODEL_K_STATES,   MODEL_K_LC_IGNITION,
+                                     MODEL_K_LC_ROLLING,  MODEL_K_RO_SLOTS, MODEL_K_RO_PROGRESS};
 
 static void observe(const char *key, int64_t revision, bool deleted, void *data)
 {

@@ -7,7 +7,7 @@
  *   GET    /rollout/slot/<raw query>   the same, without asking
  *   DELETE /rollout/slot/<raw query>?token=N   give it back (409 if stale)
  *   GET    /rollout                    paused, holders, requests, ready
- *                                      reports, group labels
+ *                                      reports, group labels, nodes' progress
  *   POST   /rollout/pause, /rollout/resume     (admin)
  *   POST   /rollout/ready/<raw query>  {"ready": bool, "failed": [names]}:
  *                                      the node's ready checks (its agent)
@@ -267,17 +267,19 @@ static void rollout_get(http_request_t *req, void *data)
     api_t *api = data;
     json_t *state = api_cache_get(&api->cache, MODEL_K_RO_STATE, "");
     json_t *slots = json_array(), *requests = json_array(), *ready = json_array(),
-           *groups = json_array();
+           *groups = json_array(), *progress = json_array();
     api_cache_foreach(&api->cache, MODEL_K_RO_SLOTS, collect, slots);
     api_cache_foreach(&api->cache, MODEL_K_RO_REQUESTS, collect, requests);
     api_cache_foreach(&api->cache, MODEL_K_RO_READY, collect, ready);
     api_cache_foreach(&api->cache, MODEL_K_RO_GROUPS, collect, groups);
+    api_cache_foreach(&api->cache, MODEL_K_RO_PROGRESS, collect, progress);
     json_t *last = json_object_get(state, "last_release");
     http_request_respond_json(req, 200,
-                              json_pack("{s:b, s:O, s:o, s:o, s:o, s:o}", "paused",
+                              json_pack("{s:b, s:O, s:o, s:o, s:o, s:o, s:o}", "paused",
                                         json_is_true(json_object_get(state, "paused")),
                                         "last_release", last ? last : json_null(), "slots", slots,
-                                        "requests", requests, "ready", ready, "groups", groups));
+                                        "requests", requests, "ready", ready, "groups", groups,
+                                        "progress", progress));
 }
 
 typedef struct pause_call_s {

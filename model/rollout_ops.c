@@ -21,6 +21,8 @@ static int ro_want(model_mac_op_t *mop)
         return model_mac_op_want(mop, MODEL_K_RO_READY, boot(mop));
     if (op->kind == MODEL_RO_GROUP)
         return model_mac_op_want(mop, MODEL_K_RO_GROUPS, boot(mop));
+    if (op->kind == MODEL_RO_STEP)
+        return model_mac_op_want(mop, MODEL_K_RO_PROGRESS, boot(mop));
     int rc = model_mac_op_want(mop, MODEL_K_LC_ROLLING, boot(mop));
     rc = rc ? rc : model_mac_op_want(mop, MODEL_K_RO_REQUESTS, boot(mop));
     rc = rc ? rc : model_mac_op_want(mop, MODEL_K_RO_SLOTS, boot(mop));
@@ -123,6 +125,49 @@ static int plan_ready(model_ro_op_t *op)
     return v ? put_if_changed(mop, MODEL_K_RO_READY, v, "reported") : -ENOMEM;
 }
 
+static int plan_step(model_ro_op_t *op)
+{
+    model_mac_op_t *mop = &op->mop;
+    char date[MODEL_DATE_MAX];
+    json_t *v = json_pack("{s:i, s:s, s:I, s:s, s:s, s:s}", "schema", MODEL_SCHEMA, "step",
+                          op->step, "token", (json_int_t)op->token, "boot_id",
+                          op->boot_id ? op->boot_id : "", "failed_step",
+                          op->failed_step ? op->failed_step : "", "updated",
+                          model_rfc3339(mop->now_ms, date));
+    return v ? put_if_changed(mop, MODEL_K_RO_PROGRESS, v, "updated") : -ENOMEM;
+}
+
+static const char *const steps[] = {"idle",     "waiting",     "draining",  "rebooting",
+                                    "checking", "uncordoning", "releasing", "failed"};
+
+int model_ro_step_check(const char *step, int64_t token, const char *boot_id,
+                        const char *failed_step, model_err_t *err)
+{
+    bool known = false;
+    for (size_t i = 0; step && i < sizeof steps / sizeof *steps; i++)
+        known |= strcmp(step, steps[i]) == 0;
+    if (!known)
+        return model_err_set(err, "step", "must be one of idle, waiting, draining, rebooting, "
+                                          "checking, uncordoning, releasing, failed");
+    if (token < 0)
+        return model_err_set(err, "token", "must be >= 0");
+    size_t n = boot_id ? strlen(boot_id) : 0;
+    if (n > 64)
+        return model_err_set(err, "boot_id", "must be at most 64 characters");
+    for (size_t i = 0; i < n; i++)
+        if (!((boot_id[i] >= 'a' && boot_id[i] <= 'z') || (boot_id[i] >= 'A' && boot_id[i] <= 'Z') ||
+              (boot_id[i] >= '0' && boot_id[i] <= '9') || boot_id[i] == '-'))
+            return model_err_set(err, "boot_id", "may hold only letters, digits and '-'");
+    n = failed_step ? strlen(failed_step) : 0;
+    if (n > MODEL_RO_CHECK_NAME_MAX)
+        return model_err_set(err, "failed_step", "must be at most %d characters",
+                             MODEL_RO_CHECK_NAME_MAX);
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)failed_step[i] < 0x20 || failed_step[i] == 0x7f)
+            return model_err_set(err, "failed_step", "must be printable text");
+    return 0;
+}
+
 static int plan_group(model_ro_op_t *op)
 {
     model_mac_op_t *mop = &op->mop;
@@ -149,6 +194,8 @@ static int ro_plan(model_mac_op_t *mop)
         return plan_release(op);
     case MODEL_RO_READY:
         return plan_ready(op);
+    case MODEL_RO_STEP:
+        return plan_step(op);
     default:
         return plan_group(op);
     }

@@ -14,6 +14,11 @@
  *                           counted ready)
  *   rollout/groups/<mac>    {"group"}: the operator's label for the node's
  *                           failure domain, in place of its LLDP chassis
+ *   rollout/progress/<mac>  {"step", "token", "boot_id", "failed_step",
+ *                           "updated"}: the step of its update the node
+ *                           has journaled last (its agent reports each), so
+ *                           that operators see it and a node that lost its
+ *                           journal resumes from it
  *
  * Requests and releases come from nodes through the API (by any MAC of the
  * machine, which must have rolling updates enabled); grants and reclaims
@@ -32,13 +37,22 @@
 #define MODEL_K_RO_STATE "rollout/state"
 #define MODEL_K_RO_READY "rollout/ready/"
 #define MODEL_K_RO_GROUPS "rollout/groups/"
+#define MODEL_K_RO_PROGRESS "rollout/progress/"
 
 typedef enum model_ro_kind_e {
     MODEL_RO_REQUEST, /* ask for a slot (idempotent) */
     MODEL_RO_RELEASE, /* give it back, with the token */
     MODEL_RO_READY,   /* report the ready checks: ready, failed */
     MODEL_RO_GROUP,   /* label the node's group: group (NULL: the label goes) */
+    MODEL_RO_STEP,    /* the node's progress: step, token, boot_id, failed_step */
 } model_ro_kind_t;
+
+/* A progress report: step one of the agent's states ("idle", "waiting",
+ * "draining", "rebooting", "checking", "uncordoning", "releasing",
+ * "failed"), token >= 0, boot_id up to 64 of [A-Za-z0-9-], failed_step up
+ * to MODEL_RO_CHECK_NAME_MAX printable characters. 0 or -EINVAL with err. */
+int model_ro_step_check(const char *step, int64_t token, const char *boot_id,
+                        const char *failed_step, model_err_t *err);
 
 /* A group label: 1 to MODEL_RO_GROUP_MAX of [A-Za-z0-9._-]. 0 or -EINVAL
  * with err. */
@@ -60,6 +74,9 @@ typedef struct model_ro_op_s {
     bool ready;        /* READY: all checks passed */
     json_t *failed;    /* READY: names of the checks that failed (borrowed) */
     const char *group; /* GROUP: the label (borrowed), NULL to remove it */
+    const char *step;  /* STEP (borrowed, checked): token is the slot's */
+    const char *boot_id;
+    const char *failed_step;
     /* Results, valid in done(): the slot held (REQUEST), its token. */
     bool granted;
     int64_t slot_token;

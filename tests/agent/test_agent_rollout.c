@@ -7,9 +7,11 @@
  *   0. a blocker hook fails: outdated, the agent asks for no slot until the
  *      blocker passes;
  *   1. matchbox serves a new Ignition: the agent learns it is outdated,
- *      gets a slot, drains; killed in the middle of the drain and started
- *      again on the same boot, it drains again under the SAME slot (token
- *      unchanged, no second request), then runs the strategy hook;
+ *      gets a slot, drains; killed in the middle of the drain, its journal
+ *      lost too (the state directory removed), and started again on the
+ *      same boot, it resumes from the API's record of its progress: it
+ *      drains again under the SAME slot (token unchanged, no second
+ *      request), then runs the strategy hook;
  *   2. "rebooted" (new boot id, the new Ignition installed), it runs the
  *      ready checks, uncordons and releases the slot: the slot key is gone
  *      from etcd, the node reports up to date, the journal is idle;
@@ -151,10 +153,14 @@ int main(int argc, char **argv)
     CHECK(token > 0);
     CHECK(kill(agent, SIGKILL) == 0);
     CHECK(agent_wait_exit(agent, 5000) >= 0);
+    CHECKF(api_wait_body(&env, "/rollout", "\"draining\"", 5000),
+           "GET /rollout does not show the node's progress");
+    CHECK(t_system("rm -rf '%s'", state) == 0); /* the journal is lost */
     agent = start(argv[3], &env);
     CHECKF(agent_file_wait(hook_log, "kexec ", 20000), "no strategy hook after the resumed drain");
     CHECKF(agent_file_count(hook_log, "drain ") == 2, "the drain ran %d times",
            agent_file_count(hook_log, "drain "));
+    CHECK(agent_file_wait(agent_log, "resuming from the API's record", 1000));
     CHECKF(token_in_log("drain") == token && token_in_log("kexec") == token,
            "the resumed sequence changed slots: %lld -> %lld", token, token_in_log("kexec"));
     CHECK(agent_file_count(hook_log, "kexec ") == 1);
@@ -169,6 +175,8 @@ int main(int argc, char **argv)
     CHECK(token_in_log("uncordon") == token);
     CHECKF(agent_file_wait(agent_log, "rollout: done", 10000), "the slot was not released");
     CHECK(agent_file_count(journal, "\"idle\"") == 1);
+    CHECKF(api_wait_body(&env, "/rollout", "\"step\": \"idle\"", 5000),
+           "the progress is not back to idle");
     char key[128];
     snprintf(key, sizeof key, "/enjoliver/rollout/slots/%s", MAC);
     Mvccpb__KeyValue *kv = NULL;

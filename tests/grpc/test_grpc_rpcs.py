@@ -352,6 +352,28 @@ def run(ctx):
                    S.INVALID_ARGUMENT, "mac", unchanged=True)
     log("Lifecycle.ReportReady: answers, limits, GET /rollout agrees")
 
+    # ---- the node's progress in its update ------------------------------------------
+    a.call("Lifecycle/ReportStep", pb.ReportStepRequest(mac=mac[1], step="draining", token=7,
+                                                        boot_id="boot-1"))
+    got = a.call("Machines/Get", pb.GetMachineRequest(mac=mac[1])).progress
+    check_eq((got.step, got.token, got.boot_id), ("draining", 7, "boot-1"),
+             "Machine.progress after ReportStep")
+    prog = [p for p in a.http_json("GET", "/rollout").get("progress", []) if p.get("mac") == mac[1]]
+    check(prog and prog[0].get("step") == "draining" and prog[0].get("token") == 7,
+          "GET /rollout progress: %s" % prog)
+    a.call("Lifecycle/ReportStep", pb.ReportStepRequest(mac=mac[1], step="failed", token=7,
+                                                        boot_id="boot-1", failed_step="drain"))
+    got = a.call("Machines/Get", pb.GetMachineRequest(mac=mac[1])).progress
+    check_eq((got.step, got.failed_step), ("failed", "drain"), "Machine.progress failed")
+    a.expect_error("Lifecycle/ReportStep", pb.ReportStepRequest(mac=mac[1], step="dancing"),
+                   S.INVALID_ARGUMENT, "step", unchanged=True)
+    a.expect_error("Lifecycle/ReportStep", pb.ReportStepRequest(mac=mac[1], step="idle",
+                                                                boot_id="a/b"),
+                   S.INVALID_ARGUMENT, "boot_id", unchanged=True)
+    a.expect_error("Lifecycle/ReportStep", pb.ReportStepRequest(mac=UNKNOWN_MAC, step="idle"),
+                   S.NOT_FOUND, UNKNOWN_MAC, unchanged=True)
+    log("Lifecycle.ReportStep: Machine.progress and GET /rollout show it; bad steps refused")
+
     # ---- install reports and the install authorization ------------------------------
     now_ms = int(time.time() * 1000)
     ri = a.call("Lifecycle/ReportInstall", pb.ReportInstallRequest(mac=mac[5], success=True))
