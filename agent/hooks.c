@@ -150,8 +150,10 @@ static char **child_env(const char *const *extra)
     char **env = calloc(n + m + 1, sizeof(char *));
     if (!env)
         return NULL;
-    memcpy(env, environ, n * sizeof(char *));
-    memcpy(env + n, extra, m * sizeof(char *));
+    if (n)
+        memcpy(env, environ, n * sizeof(char *));
+    if (m) /* extra may be NULL: memcpy wants a pointer even for 0 bytes */
+        memcpy(env + n, extra, m * sizeof(char *));
     return env;
 }
 
