@@ -104,8 +104,9 @@ static void test_services(void)
     } want[] = {
         {&enjoliver__v1__machines__descriptor, "enjoliver.v1.Machines", 3},
         {&enjoliver__v1__schedules__descriptor, "enjoliver.v1.Schedules", 2},
-        {&enjoliver__v1__lifecycle__descriptor, "enjoliver.v1.Lifecycle", 9},
+        {&enjoliver__v1__lifecycle__descriptor, "enjoliver.v1.Lifecycle", 10},
         {&enjoliver__v1__events__descriptor, "enjoliver.v1.Events", 2},
+        {&enjoliver__v1__backups__descriptor, "enjoliver.v1.Backups", 1},
         {&enjoliver__v1__health__descriptor, "enjoliver.v1.Health", 1},
     };
     for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
