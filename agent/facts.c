@@ -37,6 +37,30 @@ static void lower(char *s)
         *s = (char)tolower((unsigned char)*s);
 }
 
+/* Calls fn(name, arg) for each entry of root/rel but "." ones, until it
+ * returns non-zero (returned); 0 when the directory is not there. */
+static int each_entry(const char *root, const char *rel, int (*fn)(const char *name, void *arg),
+                      void *arg)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/%s", root, rel);
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    struct dirent *e;
+    int rc = 0;
+    while (rc == 0 && (e = readdir(d)))
+        if (e->d_name[0] != '.')
+            rc = fn(e->d_name, arg);
+    closedir(d);
+    return rc;
+}
+
+typedef struct walk_s {
+    const char *root;
+    agent_facts_t *f;
+} walk_t;
+
 /* ---- boot identity --------------------------------------------------------- */
 
 /* Copies the value of key= from a query ("a=1&b=2"), up to a separator. */
@@ -108,28 +132,26 @@ static int cmp_iface(const void *a, const void *b)
     return strcmp(((const agent_iface_t *)a)->name, ((const agent_iface_t *)b)->name);
 }
 
+static int iface_seen(const char *name, void *arg)
+{
+    walk_t *w = arg;
+    if (strlen(name) >= AGENT_IFNAME_MAX)
+        return 0;
+    char rel[300], mac[64]; /* name may be 255 bytes to the compiler */
+    snprintf(rel, sizeof rel, "sys/class/net/%s/address", name);
+    if (!read_line(w->root, rel, mac, sizeof mac) && strcmp(name, "lo") != 0)
+        return 0;
+    int rc = add_iface(w->f, name);
+    lower(mac);
+    if (rc == 0 && strlen(mac) == AGENT_MAC_LEN && strcmp(mac, "00:00:00:00:00:00") != 0)
+        memcpy(w->f->ifaces[w->f->n_ifaces - 1].mac, mac, AGENT_MAC_LEN + 1);
+    return rc;
+}
+
 static int read_ifaces(const char *root, agent_facts_t *f)
 {
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s/sys/class/net", root);
-    DIR *d = opendir(dir);
-    if (!d)
-        return 0;
-    struct dirent *e;
-    int rc = 0;
-    while (rc == 0 && (e = readdir(d))) {
-        if (e->d_name[0] == '.' || strlen(e->d_name) >= AGENT_IFNAME_MAX)
-            continue;
-        char rel[300], mac[64]; /* d_name may be 255 bytes to the compiler */
-        snprintf(rel, sizeof rel, "sys/class/net/%s/address", e->d_name);
-        if (!read_line(root, rel, mac, sizeof mac) && strcmp(e->d_name, "lo") != 0)
-            continue;
-        rc = add_iface(f, e->d_name);
-        lower(mac);
-        if (rc == 0 && strlen(mac) == AGENT_MAC_LEN && strcmp(mac, "00:00:00:00:00:00") != 0)
-            memcpy(f->ifaces[f->n_ifaces - 1].mac, mac, AGENT_MAC_LEN + 1);
-    }
-    closedir(d);
+    walk_t w = {root, f};
+    int rc = each_entry(root, "sys/class/net", iface_seen, &w);
     if (f->n_ifaces > 1)
         qsort(f->ifaces, f->n_ifaces, sizeof *f->ifaces, cmp_iface);
     return rc;
@@ -274,36 +296,32 @@ static int cmp_disk(const void *a, const void *b)
     return strcmp(((const agent_disk_t *)a)->path, ((const agent_disk_t *)b)->path);
 }
 
+static int disk_seen(const char *name, void *arg)
+{
+    walk_t *w = arg;
+    agent_facts_t *f = w->f;
+    char rel[300], size[64];
+    if (!is_disk(name) || strlen(name) > 32)
+        return 0;
+    snprintf(rel, sizeof rel, "sys/block/%s/size", name);
+    unsigned long long sectors =
+        read_line(w->root, rel, size, sizeof size) ? strtoull(size, NULL, 10) : 0;
+    if (!sectors)
+        return 0;
+    agent_disk_t *v = realloc(f->disks, (f->n_disks + 1) * sizeof(*v));
+    if (!v)
+        return -ENOMEM;
+    f->disks = v;
+    memset(&v[f->n_disks], 0, sizeof *v); /* compared whole by agent_facts_equal */
+    snprintf(v[f->n_disks].path, sizeof v->path, "/dev/%.32s", name); /* <= 32: above */
+    v[f->n_disks++].size_bytes = (uint64_t)sectors * 512u;
+    return 0;
+}
+
 static int read_disks(const char *root, agent_facts_t *f)
 {
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s/sys/block", root);
-    DIR *d = opendir(dir);
-    if (!d)
-        return 0;
-    struct dirent *e;
-    int rc = 0;
-    while (rc == 0 && (e = readdir(d))) {
-        char rel[300], size[64];
-        if (!is_disk(e->d_name) || strlen(e->d_name) > 32)
-            continue;
-        snprintf(rel, sizeof rel, "sys/block/%s/size", e->d_name);
-        unsigned long long sectors = read_line(root, rel, size, sizeof size)
-                                         ? strtoull(size, NULL, 10)
-                                         : 0;
-        if (!sectors)
-            continue;
-        agent_disk_t *v = realloc(f->disks, (f->n_disks + 1) * sizeof(*v));
-        if (!v) {
-            rc = -ENOMEM;
-            break;
-        }
-        f->disks = v;
-        memset(&v[f->n_disks], 0, sizeof *v); /* compared whole by agent_facts_equal */
-        snprintf(v[f->n_disks].path, sizeof v->path, "/dev/%.32s", e->d_name); /* <= 32: above */
-        v[f->n_disks++].size_bytes = (uint64_t)sectors * 512u;
-    }
-    closedir(d);
+    walk_t w = {root, f};
+    int rc = each_entry(root, "sys/block", disk_seen, &w);
     if (f->n_disks > 1)
         qsort(f->disks, f->n_disks, sizeof *f->disks, cmp_disk);
     return rc;
