@@ -122,8 +122,12 @@ static void post_facts(agent_t *a, agent_facts_t *f)
     char url[1100];
     snprintf(url, sizeof url, "%s/discovery", a->servers[a->server]);
     http_header_t h = {"Content-Type", "application/json"};
-    http_client_req_t r = {.method = "POST", .url = url, .headers = &h, .n_headers = 1,
-                           .body = text, .body_len = text ? strlen(text) : 0};
+    http_client_req_t r = {.method = "POST",
+                           .url = url,
+                           .headers = &h,
+                           .n_headers = 1,
+                           .body = text,
+                           .body_len = text ? strlen(text) : 0};
     int rc = text ? http_client_request(a->http, &r, posted, a, NULL) : -ENOMEM;
     free(text);
     if (rc) {
@@ -233,7 +237,9 @@ static void facts_tick(uv_timer_t *t)
     agent_facts_t f;
     const char *why = NULL;
     lldp_refresh(a);
-    const char *lldp = *a->lldp_file ? a->lldp_file : access(a->lldp_saved, R_OK) == 0 ? a->lldp_saved : NULL;
+    const char *lldp = *a->lldp_file                      ? a->lldp_file
+                       : access(a->lldp_saved, R_OK) == 0 ? a->lldp_saved
+                                                          : NULL;
     agent_facts_opts_t o = {.root = a->root, .lldp_file = lldp};
     int rc = agent_facts_read(&o, &f, &why);
     if (rc) {
@@ -379,13 +385,13 @@ static void on_machine(rpc_stream_t *st, const ProtobufCMessage *m, void *data)
         agent_rollout_update(a->rollout, &v);
     }
     if (now != was)
-        log_info(now ? "lifecycle: this machine is outdated" : "lifecycle: this machine is up to date",
+        log_info(now ? "lifecycle: this machine is outdated"
+                     : "lifecycle: this machine is up to date",
                  "rolling=%d strategy=%s revision=%lld", a->st.rolling_enabled,
                  *a->st.strategy ? a->st.strategy : "-", (long long)ev->revision);
 }
 
-static void on_watch_closed(rpc_stream_t *st, grpc_status_code status, const char *msg,
-                            void *data)
+static void on_watch_closed(rpc_stream_t *st, grpc_status_code status, const char *msg, void *data)
 {
     (void)st;
     agent_t *a = data;

@@ -30,11 +30,11 @@ typedef struct agent_config_s {
     size_t n_servers;
     const char *const *grpc_servers; /* its gRPC API, "host:port" */
     size_t n_grpc_servers;
-    const char *root;         /* facts are read under it; NULL = "/" */
-    const char *lldp_file;    /* `lldpctl -f keyvalue` output; NULL: none */
-    const char *token;        /* admin token, for nothing the agent needs yet; may be NULL */
-    const char *tls_ca_file;  /* gRPC over TLS with these roots; NULL: plaintext */
-    unsigned interval_s;      /* lifecycle report period; 0 = 60 */
+    const char *root;          /* facts are read under it; NULL = "/" */
+    const char *lldp_file;     /* `lldpctl -f keyvalue` output; NULL: none */
+    const char *token;         /* admin token, for nothing the agent needs yet; may be NULL */
+    const char *tls_ca_file;   /* gRPC over TLS with these roots; NULL: plaintext */
+    unsigned interval_s;       /* lifecycle report period; 0 = 60 */
     unsigned facts_interval_s; /* facts re-read period; 0 = 10 */
     const char *state_dir;     /* the rollout journal; NULL = /var/lib/enjoliver-agent */
     const char *hooks_dir;     /* see agent/rollout.h; NULL: the defaults */
@@ -46,12 +46,12 @@ typedef struct agent_config_s {
 
 /* What the agent knows of its machine, as the watch told it. */
 typedef struct agent_status_s {
-    bool registered;       /* the API knows the machine */
-    bool reported;         /* an Ignition report was recorded */
-    bool up_to_date;       /* ... and it matched what matchbox serves */
+    bool registered; /* the API knows the machine */
+    bool reported;   /* an Ignition report was recorded */
+    bool up_to_date; /* ... and it matched what matchbox serves */
     bool rolling_enabled;
     char strategy[16];
-    int64_t revision; /* of the last machine event */
+    int64_t revision;     /* of the last machine event */
     uint64_t discoveries; /* discovery posts accepted */
     uint64_t ignition_reports;
 } agent_status_t;

@@ -163,8 +163,7 @@ typedef struct route_s {
 } route_t;
 
 /* /proc/net/route: hex fields in the kernel's (network) byte order. */
-static size_t read_routes(const char *root, route_t *out, size_t max, char *gateway,
-                          size_t gw_size)
+static size_t read_routes(const char *root, route_t *out, size_t max, char *gateway, size_t gw_size)
 {
     FILE *f = open_under(root, "proc/net/route");
     char line[512];

@@ -188,8 +188,12 @@ int agent_hook_run(uv_loop_t *loop, const char *name, const char *command, const
         {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&h->out},
         {.flags = UV_IGNORE},
     };
-    uv_process_options_t o = {.exit_cb = on_exit_cb, .file = argv[0], .args = argv, .env = envp,
-                              .stdio_count = 3, .stdio = stdio,
+    uv_process_options_t o = {.exit_cb = on_exit_cb,
+                              .file = argv[0],
+                              .args = argv,
+                              .env = envp,
+                              .stdio_count = 3,
+                              .stdio = stdio,
                               .flags = UV_PROCESS_DETACHED /* its own process group */};
     int rc = uv_spawn(loop, &h->proc, &o);
     free(envp);
@@ -205,7 +209,7 @@ int agent_hook_run(uv_loop_t *loop, const char *name, const char *command, const
     h->open = 3;
     char q[512];
     log_debug("hook started", "hook=%s pid=%d command=%s", name, h->proc.pid,
-             log_quote(command, q, sizeof q));
+              log_quote(command, q, sizeof q));
     uv_read_start((uv_stream_t *)&h->out, on_alloc, on_read);
     if (timeout_ms)
         uv_timer_start(&h->timer, on_timeout, timeout_ms, 0);

@@ -56,8 +56,7 @@ static void later(agent_install_t *in)
         uv_timer_start(&in->timer, on_timer, POLL_MS, 0);
 }
 
-static void reported(grpc_status_code st, const char *msg, const ProtobufCMessage *resp,
-                     void *data)
+static void reported(grpc_status_code st, const char *msg, const ProtobufCMessage *resp, void *data)
 {
     (void)resp;
     agent_install_t *in = data;
@@ -128,8 +127,7 @@ static void drive(agent_install_t *in)
         in->state = I_ASKING;
         /* fall through */
     case I_ASKING: {
-        Enjoliver__V1__AuthorizeInstallRequest req =
-            ENJOLIVER__V1__AUTHORIZE_INSTALL_REQUEST__INIT;
+        Enjoliver__V1__AuthorizeInstallRequest req = ENJOLIVER__V1__AUTHORIZE_INSTALL_REQUEST__INIT;
         req.mac = in->mac;
         in->busy = rpc_client_unary(in->rpc, "/enjoliver.v1.Lifecycle/AuthorizeInstall", &req.base,
                                     &enjoliver__v1__authorize_install_response__descriptor, 0,

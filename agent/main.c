@@ -102,8 +102,7 @@ static unsigned seconds(const char *arg, const char *flag)
     char *end = NULL;
     unsigned long v = strtoul(arg, &end, 10);
     if (!*arg || *end || v == 0 || v > 86400) {
-        fprintf(stderr, "enjoliver-agent: %s wants seconds from 1 to 86400, not '%s'\n", flag,
-                arg);
+        fprintf(stderr, "enjoliver-agent: %s wants seconds from 1 to 86400, not '%s'\n", flag, arg);
         exit(2);
     }
     return (unsigned)v;
@@ -127,18 +126,26 @@ static char *read_token(const char *path)
 
 static void parse(int argc, char **argv, opts_t *o)
 {
-    static const struct option longs[] = {
-        {"server", required_argument, 0, 's'},     {"grpc-server", required_argument, 0, 'g'},
-        {"root", required_argument, 0, 'r'},       {"lldp-file", required_argument, 0, 'l'},
-        {"interval", required_argument, 0, 'i'},   {"facts-interval", required_argument, 0, 'f'},
-        {"token-file", required_argument, 0, 't'}, {"tls-ca", required_argument, 0, 'c'},
-        {"log-level", required_argument, 0, 'L'},  {"log-format", required_argument, 0, 'F'},
-        {"state-dir", required_argument, 0, 'S'},  {"hooks-dir", required_argument, 0, 'H'},
-        {"hook-timeout", required_argument, 0, 'T'}, {"check-timeout", required_argument, 0, 'C'},
-        {"check-retries", required_argument, 0, 'R'}, {"check-interval", required_argument, 0, 'I'},
-        {"install-hook", required_argument, 0, 'N'},
-        {"help", no_argument, 0, 'h'},             {"version", no_argument, 0, 'V'},
-        {0, 0, 0, 0}};
+    static const struct option longs[] = {{"server", required_argument, 0, 's'},
+                                          {"grpc-server", required_argument, 0, 'g'},
+                                          {"root", required_argument, 0, 'r'},
+                                          {"lldp-file", required_argument, 0, 'l'},
+                                          {"interval", required_argument, 0, 'i'},
+                                          {"facts-interval", required_argument, 0, 'f'},
+                                          {"token-file", required_argument, 0, 't'},
+                                          {"tls-ca", required_argument, 0, 'c'},
+                                          {"log-level", required_argument, 0, 'L'},
+                                          {"log-format", required_argument, 0, 'F'},
+                                          {"state-dir", required_argument, 0, 'S'},
+                                          {"hooks-dir", required_argument, 0, 'H'},
+                                          {"hook-timeout", required_argument, 0, 'T'},
+                                          {"check-timeout", required_argument, 0, 'C'},
+                                          {"check-retries", required_argument, 0, 'R'},
+                                          {"check-interval", required_argument, 0, 'I'},
+                                          {"install-hook", required_argument, 0, 'N'},
+                                          {"help", no_argument, 0, 'h'},
+                                          {"version", no_argument, 0, 'V'},
+                                          {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
         switch (c) {

@@ -29,10 +29,10 @@ static json_t *lldp_json(const agent_facts_t *f)
         const agent_iface_t *it = &f->ifaces[i];
         if (!it->has_lldp)
             continue;
-        json_array_append_new(list, json_pack("{s:{s:s}, s:{s:s, s:s}, s:s}", "port", "id",
-                                              it->lldp.port_id, "chassis", "id",
-                                              it->lldp.chassis_id, "name", it->lldp.chassis_name,
-                                              "name", it->name));
+        json_array_append_new(list,
+                              json_pack("{s:{s:s}, s:{s:s, s:s}, s:s}", "port", "id",
+                                        it->lldp.port_id, "chassis", "id", it->lldp.chassis_id,
+                                        "name", it->lldp.chassis_name, "name", it->name));
     }
     if (list && json_array_size(list) == 0) {
         json_decref(list);
@@ -54,7 +54,7 @@ json_t *agent_discovery_body(const agent_facts_t *f)
     json_t *journal = f->journal ? json_array() : json_null();
     for (size_t i = 0; journal && i < f->n_journal; i++)
         json_array_append_new(journal, json_string(f->journal[i]));
-    return json_pack("{s:o, s:o, s:{s:s, s:s, s:s}, s:o, s:o}", "interfaces", ifs, "disks",
-                     disks, "boot-info", "uuid", f->uuid, "mac", f->boot_mac, "random-id",
-                     f->boot_id, "lldp", lldp_json(f), "ignition-journal", journal);
+    return json_pack("{s:o, s:o, s:{s:s, s:s, s:s}, s:o, s:o}", "interfaces", ifs, "disks", disks,
+                     "boot-info", "uuid", f->uuid, "mac", f->boot_mac, "random-id", f->boot_id,
+                     "lldp", lldp_json(f), "ignition-journal", journal);
 }

@@ -110,8 +110,8 @@ static int journal_write(agent_rollout_t *r)
     ok = ok && rename(tmp, r->journal) == 0;
     free(text);
     if (!ok) {
-        log_error("rollout: cannot write the journal; the sequence waits", "path=\"%s\" error=\"%s\"",
-                  r->journal, strerror(errno));
+        log_error("rollout: cannot write the journal; the sequence waits",
+                  "path=\"%s\" error=\"%s\"", r->journal, strerror(errno));
         return -EIO;
     }
     return 0;
@@ -321,8 +321,8 @@ static void slots_listed(grpc_status_code st, const char *msg, const ProtobufCMe
         if (strcmp(l->slots[i]->mac, r->mac) == 0)
             now = l->slots[i]->token;
     if (now != r->token) {
-        log_error("rollout: the slot is no longer ours", "token=%lld now=%lld",
-                  (long long)r->token, (long long)now);
+        log_error("rollout: the slot is no longer ours", "token=%lld now=%lld", (long long)r->token,
+                  (long long)now);
         fail(r, "stale-slot");
         return;
     }
@@ -333,9 +333,9 @@ static void slots_listed(grpc_status_code st, const char *msg, const ProtobufCMe
 static void confirm(agent_rollout_t *r)
 {
     Enjoliver__V1__ListSlotsRequest req = ENJOLIVER__V1__LIST_SLOTS_REQUEST__INIT;
-    r->busy = rpc_client_unary(r->rpc, "/enjoliver.v1.Lifecycle/ListSlots", &req.base,
-                               &enjoliver__v1__list_slots_response__descriptor, 0, slots_listed,
-                               r) == 0;
+    r->busy =
+        rpc_client_unary(r->rpc, "/enjoliver.v1.Lifecycle/ListSlots", &req.base,
+                         &enjoliver__v1__list_slots_response__descriptor, 0, slots_listed, r) == 0;
     if (!r->busy)
         later(r, POLL_MS);
 }
@@ -423,8 +423,7 @@ static void idle(agent_rollout_t *r)
         return;
     }
     *r->blocked_why = 0;
-    snprintf(r->strategy, sizeof r->strategy, "%s",
-             *r->view_strategy ? r->view_strategy : "kexec");
+    snprintf(r->strategy, sizeof r->strategy, "%s", *r->view_strategy ? r->view_strategy : "kexec");
     if (set_state(r, S_WAITING) == 0)
         acquire(r);
 }
@@ -655,7 +654,8 @@ int agent_rollout_start(uv_loop_t *loop, rpc_client_t *rpc, const agent_rollout_
     snprintf(r->mac, sizeof r->mac, "%s", mac);
     snprintf(r->uuid, sizeof r->uuid, "%s", uuid);
     snprintf(r->boot_id, sizeof r->boot_id, "%s", boot_id);
-    snprintf(r->ignition_url, sizeof r->ignition_url, "%s", cfg->ignition_url ? cfg->ignition_url : "");
+    snprintf(r->ignition_url, sizeof r->ignition_url, "%s",
+             cfg->ignition_url ? cfg->ignition_url : "");
     r->hook_timeout_ms = (cfg->hook_timeout_s ? cfg->hook_timeout_s : 600) * 1000u;
     r->check_timeout_ms = (cfg->check_timeout_s ? cfg->check_timeout_s : 30) * 1000u;
     r->check_retries = cfg->check_retries ? cfg->check_retries : 60;
@@ -665,22 +665,22 @@ int agent_rollout_start(uv_loop_t *loop, rpc_client_t *rpc, const agent_rollout_
         hooks_from_dir(r, cfg->hooks_dir);
     int rc = journal_read(r);
     if (rc) {
-        log_error("rollout: the journal cannot be read; remove it to start over",
-                  "path=\"%s\"", r->journal);
+        log_error("rollout: the journal cannot be read; remove it to start over", "path=\"%s\"",
+                  r->journal);
         free_all(r);
         return rc;
     }
     uv_timer_init(loop, &r->timer);
     r->timer.data = r;
     if (r->state != S_IDLE)
-        log_info("rollout: resuming", "state=%s token=%lld failed_step=%s",
-                 state_names[r->state], (long long)r->token, *r->failed_step ? r->failed_step : "-");
+        log_info("rollout: resuming", "state=%s token=%lld failed_step=%s", state_names[r->state],
+                 (long long)r->token, *r->failed_step ? r->failed_step : "-");
     if (r->state == S_FAILED) /* a restart tries the failed step again */
-        set_state(r, strcmp(r->failed_step, "drain") == 0 ? S_DRAINING
-                     : strcmp(r->failed_step, "uncordon") == 0 ? S_UNCORDONING
+        set_state(r, strcmp(r->failed_step, "drain") == 0        ? S_DRAINING
+                     : strcmp(r->failed_step, "uncordon") == 0   ? S_UNCORDONING
                      : strcmp(r->failed_step, "stale-slot") == 0 ? S_FAILED
-                     : strcmp(r->failed_step, r->strategy) == 0 ? S_REBOOTING
-                                                                : S_CHECKING);
+                     : strcmp(r->failed_step, r->strategy) == 0  ? S_REBOOTING
+                                                                 : S_CHECKING);
     *out = r;
     return 0;
 }
@@ -698,8 +698,10 @@ static void adopt_progress(agent_rollout_t *r, const agent_rollout_view_t *v)
     for (size_t i = S_DRAINING; i <= S_RELEASING; i++) {
         if (strcmp(step, state_names[i]) != 0)
             continue;
-        log_warn("rollout: no journal; resuming from the API's record of this node", "step=%s "
-                 "token=%lld", step, (long long)v->progress_token);
+        log_warn("rollout: no journal; resuming from the API's record of this node",
+                 "step=%s "
+                 "token=%lld",
+                 step, (long long)v->progress_token);
         r->token = v->progress_token;
         snprintf(r->saved_boot, sizeof r->saved_boot, "%s",
                  v->progress_boot_id ? v->progress_boot_id : "");

@@ -34,9 +34,9 @@
 typedef struct agent_rollout_s agent_rollout_t;
 
 typedef struct agent_rollout_config_s {
-    const char *state_dir; /* the journal: <state_dir>/rollout.json */
-    const char *hooks_dir; /* drain, uncordon, kexec, reboot, poweroff,
-                              ready.d/..., blockers.d/... (NULL: defaults) */
+    const char *state_dir;     /* the journal: <state_dir>/rollout.json */
+    const char *hooks_dir;     /* drain, uncordon, kexec, reboot, poweroff,
+                                  ready.d/..., blockers.d/... (NULL: defaults) */
     unsigned hook_timeout_s;   /* drain, strategy, uncordon; 0 = 600 */
     unsigned check_timeout_s;  /* one ready check; 0 = 30 */
     unsigned check_retries;    /* attempts of a ready check; 0 = 60 */

@@ -67,8 +67,8 @@ void api_set_extra_metrics(api_t *api, char *(*fn)(void *data), void *data);
 
 /* The gRPC API (proto/enjoliver/v1/enjoliver.proto) on the same loop. */
 typedef struct api_grpc_config_s {
-    const char *host;   /* NULL = "127.0.0.1" */
-    unsigned port;      /* 0 = any free port (api_grpc_port() tells) */
+    const char *host;                         /* NULL = "127.0.0.1" */
+    unsigned port;                            /* 0 = any free port (api_grpc_port() tells) */
     const char *tls_cert_file, *tls_key_file; /* PEM; both or neither */
 } api_grpc_config_t;
 /* 0, -EADDRINUSE, -EINVAL (TLS files), -ENOMEM. */

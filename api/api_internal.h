@@ -89,11 +89,11 @@ void api_reply_error_with(http_request_t *req, unsigned status, const char *mess
  * Lifecycle.ReportIgnition): matchbox is asked what it serves the node
  * (GET /ignition?<query>), the two are compared, the report recorded. */
 typedef enum {
-    API_IGNITION_RECORDED,       /* up_to_date, revision */
-    API_IGNITION_UNKNOWN_MAC,    /* no machine has the MAC */
-    API_IGNITION_NOT_IGNITION,   /* matchbox answered something else */
+    API_IGNITION_RECORDED,        /* up_to_date, revision */
+    API_IGNITION_UNKNOWN_MAC,     /* no machine has the MAC */
+    API_IGNITION_NOT_IGNITION,    /* matchbox answered something else */
     API_IGNITION_MATCHBOX_FAILED, /* err: transport error */
-    API_IGNITION_WRITE_FAILED,   /* err: the write's */
+    API_IGNITION_WRITE_FAILED,    /* err: the write's */
     API_IGNITION_INTERNAL,
 } api_ignition_outcome_t;
 typedef struct api_ignition_result_s {
@@ -117,9 +117,9 @@ typedef struct api_install_result_s {
     int err; /* the write's; then nothing else is set */
     const char *message;
     bool granted;
-    const char *holder;  /* refused: the holder's raw query */
-    int64_t expires_ms;  /* granted with a TTL: its length, ms */
-    int64_t revision;    /* of the decision's write */
+    const char *holder; /* refused: the holder's raw query */
+    int64_t expires_ms; /* granted with a TTL: its length, ms */
+    int64_t revision;   /* of the decision's write */
 } api_install_result_t;
 typedef void (*api_install_cb)(const api_install_result_t *res, void *data);
 /* done runs later, exactly once, unless this returns an error. */

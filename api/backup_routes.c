@@ -166,7 +166,8 @@ static void backed_up(const api_backup_result_t *r, void *data)
     json_object_set_new(a, "size", json_integer((json_int_t)r->size));
     json_object_set_new(a, "revision", json_integer(r->revision));
     json_object_set_new(a, "path", json_string(r->path));
-    json_object_set_new(a, "backup_duration", json_real((double)(r->done_ms - r->locked_ms) / 1000.0));
+    json_object_set_new(a, "backup_duration",
+                        json_real((double)(r->done_ms - r->locked_ms) / 1000.0));
     json_object_set_new(a, "lock_duration", json_real((double)(r->locked_ms - r->t0_ms) / 1000.0));
     http_request_respond_json(req, 200, a);
 }

@@ -53,8 +53,7 @@ static void download_next(rpc_call_t *call, void *data)
         rpc_call_on_drain(call, NULL, NULL);
         rpc_call_on_cancel(call, NULL, NULL);
         download_free(d);
-        rpc_call_finish(call, GRPC_STATUS_INTERNAL, "cannot read the snapshot: %s",
-                        strerror(err));
+        rpc_call_finish(call, GRPC_STATUS_INTERNAL, "cannot read the snapshot: %s", strerror(err));
         return;
     }
     d->left -= (uint64_t)n;
@@ -83,8 +82,10 @@ static void backed_up(const api_backup_result_t *r, void *data)
     if (req->download && (!d || (d->fd = open(r->path, O_RDONLY | O_CLOEXEC)) < 0)) {
         int err = d ? errno : ENOMEM;
         free(d);
-        rpc_call_finish(call, GRPC_STATUS_INTERNAL, "the snapshot %s was written but cannot be "
-                        "read back: %s", r->path, strerror(err));
+        rpc_call_finish(call, GRPC_STATUS_INTERNAL,
+                        "the snapshot %s was written but cannot be "
+                        "read back: %s",
+                        r->path, strerror(err));
         return;
     }
     if (d) {
@@ -110,7 +111,11 @@ static void backups_create(rpc_call_t *call, const ProtobufCMessage *msg, void *
 
 int api_grpc_backups(api_t *api)
 {
-    rpc_method_t m = {"/enjoliver.v1.Backups/Create", &enjoliver__v1__create_backup_request__descriptor,
-                      backups_create, api, .streaming = true, .admin = true};
+    rpc_method_t m = {"/enjoliver.v1.Backups/Create",
+                      &enjoliver__v1__create_backup_request__descriptor,
+                      backups_create,
+                      api,
+                      .streaming = true,
+                      .admin = true};
     return rpc_server_method(api->rpc, &m);
 }

@@ -398,10 +398,9 @@ static void ignition_reported(const api_ignition_result_t *res, void *data)
         rpc_call_fail(call, GRPC_STATUS_FAILED_PRECONDITION, "%s", res->message);
         break;
     case API_IGNITION_MATCHBOX_FAILED:
-        rpc_call_fail(call,
-                      res->err == -ETIMEDOUT ? GRPC_STATUS_DEADLINE_EXCEEDED
-                                             : GRPC_STATUS_UNAVAILABLE,
-                      "%s", res->message);
+        rpc_call_fail(
+            call, res->err == -ETIMEDOUT ? GRPC_STATUS_DEADLINE_EXCEEDED : GRPC_STATUS_UNAVAILABLE,
+            "%s", res->message);
         break;
     case API_IGNITION_WRITE_FAILED:
         fail_write(call, res->err, res->message);
@@ -492,15 +491,20 @@ int api_grpc_lifecycle(api_t *api)
 {
 #define LC(name) "/enjoliver.v1.Lifecycle/" name
     const rpc_method_t methods[] = {
-        {LC("ReportIgnition"), &enjoliver__v1__report_ignition_request__descriptor,
-         report_ignition, api, .admin = false},
-        {LC("GetRolling"), &enjoliver__v1__machine_ref__descriptor, get_rolling, api, .admin = false},
+        {LC("ReportIgnition"), &enjoliver__v1__report_ignition_request__descriptor, report_ignition,
+         api, .admin = false},
+        {LC("GetRolling"), &enjoliver__v1__machine_ref__descriptor, get_rolling, api,
+         .admin = false},
         {LC("SetRolling"), &enjoliver__v1__set_rolling_request__descriptor, set_rolling, api,
          .admin = true},
-        {LC("AcquireSlot"), &enjoliver__v1__machine_ref__descriptor, acquire_slot, api, .admin = false},
-        {LC("ReleaseSlot"), &enjoliver__v1__release_slot_request__descriptor, release_slot, api, .admin = false},
-        {LC("ListSlots"), &enjoliver__v1__list_slots_request__descriptor, list_slots, api, .admin = false},
-        {LC("ReportReady"), &enjoliver__v1__report_ready_request__descriptor, report_ready, api, .admin = false},
+        {LC("AcquireSlot"), &enjoliver__v1__machine_ref__descriptor, acquire_slot, api,
+         .admin = false},
+        {LC("ReleaseSlot"), &enjoliver__v1__release_slot_request__descriptor, release_slot, api,
+         .admin = false},
+        {LC("ListSlots"), &enjoliver__v1__list_slots_request__descriptor, list_slots, api,
+         .admin = false},
+        {LC("ReportReady"), &enjoliver__v1__report_ready_request__descriptor, report_ready, api,
+         .admin = false},
         {LC("ReportStep"), &enjoliver__v1__report_step_request__descriptor, report_step, api,
          .admin = false},
         {LC("ReportInstall"), &enjoliver__v1__report_install_request__descriptor, report_install,

@@ -24,7 +24,7 @@
 typedef struct list_walk_s {
     api_t *api;
     const Enjoliver__V1__ListMachinesRequest *req;
-    const char *after;   /* the page token: the last UUID of the page before */
+    const char *after;    /* the page token: the last UUID of the page before */
     const char *mac_uuid; /* the mac filter, resolved */
     unsigned state_filter;
     size_t limit;
@@ -123,8 +123,9 @@ static void machines_list(rpc_call_t *call, const ProtobufCMessage *msg, void *d
         rpc_call_fail(call, GRPC_STATUS_INVALID_ARGUMENT, "page_size: at most %u", PAGE_MAX);
     else if ((int)req->role < 0 || req->role > ENJOLIVER__V1__ROLE__KUBERNETES_NODE)
         rpc_call_fail(call, GRPC_STATUS_INVALID_ARGUMENT, "role: unknown value %d", (int)req->role);
-    else if (*req->page_token && (model_uuid_parse(req->page_token, uuid, "page_token", &err) != 0 ||
-                                  strcmp(uuid, req->page_token) != 0))
+    else if (*req->page_token &&
+             (model_uuid_parse(req->page_token, uuid, "page_token", &err) != 0 ||
+              strcmp(uuid, req->page_token) != 0))
         rpc_call_fail(call, GRPC_STATUS_INVALID_ARGUMENT,
                       "page_token: \"%s\" is not a token this API gave (give the "
                       "next_page_token of the previous page)",
@@ -158,9 +159,9 @@ static void machines_get_read(api_t *api, rpc_call_t *call, const ProtobufCMessa
         return;
     }
     if (!m) {
-        rpc_call_fail(call, GRPC_STATUS_NOT_FOUND, "no machine has %s %s",
-                      req->key_case == ENJOLIVER__V1__GET_MACHINE_REQUEST__KEY_UUID ? "uuid" : "mac",
-                      id);
+        rpc_call_fail(
+            call, GRPC_STATUS_NOT_FOUND, "no machine has %s %s",
+            req->key_case == ENJOLIVER__V1__GET_MACHINE_REQUEST__KEY_UUID ? "uuid" : "mac", id);
         return;
     }
     size_t len = 0;

@@ -62,7 +62,7 @@ typedef struct gv_buf_s {
     int failed;
 } gv_buf_t;
 void gv_put_bytes(gv_buf_t *b, unsigned field, const void *data, size_t len); /* length-delimited */
-void gv_put_varint(gv_buf_t *b, unsigned field, uint64_t v);                 /* 0 is left out */
+void gv_put_varint(gv_buf_t *b, unsigned field, uint64_t v);                  /* 0 is left out */
 
 /* An event record ("events/<id>") at its key's mod revision. */
 Enjoliver__V1__Event *gv_event(json_t *record, int64_t revision, gv_arena_t *a);

@@ -42,8 +42,8 @@ typedef struct entry_s {
     uint64_t seq; /* its place in the hub's history: one more per event */
     int64_t revision;
     kind_t kind;
-    char uuid[MODEL_UUID_LEN + 1];  /* K_MACHINE */
-    char mac[MODEL_MAC_LEN + 1];    /* the machine's boot MAC; the event's machine */
+    char uuid[MODEL_UUID_LEN + 1]; /* K_MACHINE */
+    char mac[MODEL_MAC_LEN + 1];   /* the machine's boot MAC; the event's machine */
     grpc_byte_buffer *bb;
 } entry_t;
 
@@ -54,7 +54,7 @@ typedef struct watcher_s {
     kind_t kind;
     char mac[MODEL_MAC_LEN + 1];   /* filter; "" = all */
     char uuid[MODEL_UUID_LEN + 1]; /* the mac's machine when known */
-    int64_t from; /* resumed from this revision: nothing older is sent */
+    int64_t from;                  /* resumed from this revision: nothing older is sent */
     /* A snapshot is sent at the client's pace, a chunk each time the
      * stream's queue drains; live events wait in the ring meanwhile. */
     bool snapshotting;
@@ -85,8 +85,8 @@ typedef struct grpc_hub_s {
     size_t bytes;
     pending_t *pending;
     size_t n_pending, cap_pending;
-    json_t *dirty;   /* uuid -> index in pending */
-    json_t *boot_of; /* uuid -> boot MAC, to describe a machine that went */
+    json_t *dirty;      /* uuid -> index in pending */
+    json_t *boot_of;    /* uuid -> boot MAC, to describe a machine that went */
     watcher_t watchers; /* list head */
     size_t n_watchers;
     uint64_t delivered;
@@ -221,8 +221,7 @@ static void publish_machine(grpc_hub_t *h, const char *uuid, int64_t revision)
     const char *boot = json_string_value(json_object_get(rec, "boot_mac"));
     if (rec && boot) {
         json_object_set_new(h->boot_of, uuid, json_string(boot));
-        e.bb = machine_event(h, ENJOLIVER__V1__MACHINE_EVENT__TYPE__PUT, rec, uuid, boot,
-                             revision);
+        e.bb = machine_event(h, ENJOLIVER__V1__MACHINE_EVENT__TYPE__PUT, rec, uuid, boot, revision);
     } else {
         boot = json_string_value(json_object_get(h->boot_of, uuid));
         e.bb = machine_event(h, ENJOLIVER__V1__MACHINE_EVENT__TYPE__DELETE, NULL, uuid,
@@ -321,8 +320,8 @@ static void machine_dirty(grpc_hub_t *h, const char *uuid, int64_t revision)
 }
 
 /* Kinds kept by boot MAC whose changes are a machine's changes. */
-static const char *const by_mac[] = {MODEL_K_SCHEDULES,   MODEL_K_STATES,   MODEL_K_LC_IGNITION,
-                                     MODEL_K_LC_ROLLING,  MODEL_K_RO_SLOTS, MODEL_K_RO_PROGRESS};
+static const char *const by_mac[] = {MODEL_K_SCHEDULES,  MODEL_K_STATES,   MODEL_K_LC_IGNITION,
+                                     MODEL_K_LC_ROLLING, MODEL_K_RO_SLOTS, MODEL_K_RO_PROGRESS};
 
 static void observe(const char *key, int64_t revision, bool deleted, void *data)
 {

@@ -34,8 +34,11 @@ static void auth_end(install_auth_t *a, int err, const char *msg, int64_t revisi
     model_install_lock_op_t *op = &a->op;
     if (op->lease && !op->lease_used)
         etcd_lease_revoke(a->api->etcd, op->lease, NULL, ignore_revoke, NULL);
-    api_install_result_t res = {.err = err, .message = msg, .granted = op->granted,
-                                .holder = op->holder, .revision = revision};
+    api_install_result_t res = {.err = err,
+                                .message = msg,
+                                .granted = op->granted,
+                                .holder = op->holder,
+                                .revision = revision};
     if (!err && op->granted && op->lease_used)
         res.expires_ms = a->api->install_lock_seconds * 1000LL;
     a->done(&res, a->data);

@@ -349,8 +349,11 @@ static void report_answered(const api_ignition_result_t *res, void *data)
         report_message(req, 406, "MatchboxValueError", res->message);
         break;
     case API_IGNITION_MATCHBOX_FAILED:
-        http_request_respond_error(
-            req, res->err == -ETIMEDOUT ? 504 : res->err == -ECANCELED ? 503 : 502, res->message);
+        http_request_respond_error(req,
+                                   res->err == -ETIMEDOUT   ? 504
+                                   : res->err == -ECANCELED ? 503
+                                                            : 502,
+                                   res->message);
         break;
     case API_IGNITION_WRITE_FAILED:
         api_reply_write_error(req, res->err, res->message);

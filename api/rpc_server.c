@@ -55,10 +55,10 @@ struct rpc_call_s {
     ProtobufCMessage *req;
     int cancelled; /* filled by RECV_CLOSE_ON_SERVER */
     int refs;
-    bool held;    /* the handler owns the call */
-    bool md_sent; /* initial metadata went out */
-    bool dead;    /* nothing more can be sent */
-    bool writing; /* a write batch is in flight */
+    bool held;           /* the handler owns the call */
+    bool md_sent;        /* initial metadata went out */
+    bool dead;           /* nothing more can be sent */
+    bool writing;        /* a write batch is in flight */
     bool finishing;      /* the handler ended the call */
     bool status_started; /* the status is on its way */
     grpc_status_code fin_code;
@@ -543,7 +543,8 @@ int rpc_server_new(uv_loop_t *loop, const rpc_server_config_t *cfg, rpc_server_t
          * dead ones; let clients ping too (agents keep their watch alive). */
         {GRPC_ARG_INTEGER, GRPC_ARG_KEEPALIVE_TIME_MS, {.integer = 60000}},
         {GRPC_ARG_INTEGER, GRPC_ARG_KEEPALIVE_TIMEOUT_MS, {.integer = 20000}},
-        {GRPC_ARG_INTEGER, GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
+        {GRPC_ARG_INTEGER,
+         GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
          {.integer = 10000}},
         {GRPC_ARG_INTEGER, GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, {.integer = 1}},
     };

@@ -233,8 +233,8 @@ static ccall_t *call_new(rpc_client_t *c, const char *path, const ProtobufCMessa
     k->send_bb = rpc_pack(req);
     grpc_slice method = grpc_slice_from_copied_string(path); /* not taken by the call */
     k->call = grpc_channel_create_call(channel(c, k->server), NULL, GRPC_PROPAGATE_DEFAULTS,
-                                       rpc_loop_queue(c->q), method, NULL,
-                                       rpc_deadline(timeout_ms), NULL);
+                                       rpc_loop_queue(c->q), method, NULL, rpc_deadline(timeout_ms),
+                                       NULL);
     grpc_slice_unref(method);
     k->next = c->calls;
     if (c->calls)

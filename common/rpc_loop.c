@@ -157,7 +157,7 @@ grpc_completion_queue *rpc_loop_queue(rpc_loop_t *q)
 }
 
 grpc_call_error rpc_loop_start_batch(rpc_loop_t *q, grpc_call *call, const grpc_op *ops, size_t n,
-                                    rpc_tag_t *tag)
+                                     rpc_tag_t *tag)
 {
     grpc_call_error e = grpc_call_start_batch(call, ops, n, tag, NULL);
     if (e == GRPC_CALL_OK)

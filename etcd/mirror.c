@@ -936,7 +936,9 @@ static int walk_sorted(etcd_mirror_t *m, const void *prefix, size_t plen, const 
         return -ENOMEM;
     int ret = 0;
     m_enter(m);
-    size_t i = after ? sorted_lower_bound(m, after, alen) : plen ? sorted_lower_bound(m, prefix, plen) : 0;
+    size_t i = after  ? sorted_lower_bound(m, after, alen)
+               : plen ? sorted_lower_bound(m, prefix, plen)
+                      : 0;
     if (after && i < m->count && m->sorted[i]->e.key_len == alen &&
         !memcmp(m->sorted[i]->e.key, after, alen))
         i++; /* strictly after */

@@ -129,11 +129,10 @@ static int plan_step(model_ro_op_t *op)
 {
     model_mac_op_t *mop = &op->mop;
     char date[MODEL_DATE_MAX];
-    json_t *v = json_pack("{s:i, s:s, s:I, s:s, s:s, s:s}", "schema", MODEL_SCHEMA, "step",
-                          op->step, "token", (json_int_t)op->token, "boot_id",
-                          op->boot_id ? op->boot_id : "", "failed_step",
-                          op->failed_step ? op->failed_step : "", "updated",
-                          model_rfc3339(mop->now_ms, date));
+    json_t *v = json_pack(
+        "{s:i, s:s, s:I, s:s, s:s, s:s}", "schema", MODEL_SCHEMA, "step", op->step, "token",
+        (json_int_t)op->token, "boot_id", op->boot_id ? op->boot_id : "", "failed_step",
+        op->failed_step ? op->failed_step : "", "updated", model_rfc3339(mop->now_ms, date));
     return v ? put_if_changed(mop, MODEL_K_RO_PROGRESS, v, "updated") : -ENOMEM;
 }
 
@@ -147,15 +146,17 @@ int model_ro_step_check(const char *step, int64_t token, const char *boot_id,
     for (size_t i = 0; step && i < sizeof steps / sizeof *steps; i++)
         known |= strcmp(step, steps[i]) == 0;
     if (!known)
-        return model_err_set(err, "step", "must be one of idle, waiting, draining, rebooting, "
-                                          "checking, uncordoning, releasing, failed");
+        return model_err_set(err, "step",
+                             "must be one of idle, waiting, draining, rebooting, "
+                             "checking, uncordoning, releasing, failed");
     if (token < 0)
         return model_err_set(err, "token", "must be >= 0");
     size_t n = boot_id ? strlen(boot_id) : 0;
     if (n > 64)
         return model_err_set(err, "boot_id", "must be at most 64 characters");
     for (size_t i = 0; i < n; i++)
-        if (!((boot_id[i] >= 'a' && boot_id[i] <= 'z') || (boot_id[i] >= 'A' && boot_id[i] <= 'Z') ||
+        if (!((boot_id[i] >= 'a' && boot_id[i] <= 'z') ||
+              (boot_id[i] >= 'A' && boot_id[i] <= 'Z') ||
               (boot_id[i] >= '0' && boot_id[i] <= '9') || boot_id[i] == '-'))
             return model_err_set(err, "boot_id", "may hold only letters, digits and '-'");
     n = failed_step ? strlen(failed_step) : 0;

@@ -274,8 +274,10 @@ int model_cidrv6_parse(const char *in, unsigned *prefix_len, const char *where, 
         addr[n] = '\0';
     }
     if (!end || *end != '\0' || inet_pton(AF_INET6, addr, tmp) != 1)
-        return model_err_set(err, where, "%s is not an IPv6 address with its prefix (want e.g. "
-                             "fd00::5/64)", quote_str(in, q));
+        return model_err_set(err, where,
+                             "%s is not an IPv6 address with its prefix (want e.g. "
+                             "fd00::5/64)",
+                             quote_str(in, q));
     if (prefix_len)
         *prefix_len = len;
     return 0;

@@ -30,8 +30,8 @@ void agent_root_make(const char *root, const char *uuid, const char *mac, unsign
     snprintf(dashed, sizeof dashed, "%s", mac);
     for (char *p = dashed; *p; p++)
         *p = *p == ':' ? '-' : *p;
-    snprintf(text, sizeof text,
-             "coreos.config.url=http://10.9.0.1:5000/ignition?uuid=%s&mac=%s\n", uuid, dashed);
+    snprintf(text, sizeof text, "coreos.config.url=http://10.9.0.1:5000/ignition?uuid=%s&mac=%s\n",
+             uuid, dashed);
     agent_root_put(root, "proc/cmdline", text);
     snprintf(text, sizeof text, "%s\n", boot_id);
     agent_root_put(root, "proc/sys/kernel/random/boot_id", text);
@@ -42,8 +42,10 @@ void agent_root_make(const char *root, const char *uuid, const char *mac, unsign
                    "Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\n"
                    "eth0\t00000000\t0100090A\t0003\t0\t0\t0\t00000000\n"
                    "eth0\t0000090A\t00000000\t0001\t0\t0\t0\t00FFFFFF\n");
-    snprintf(text, sizeof text, "Local:\n  +-- 10.9.0.0/24 2 0 2\n     |-- 10.9.0.%u\n"
-                                "        /32 host LOCAL\n", host);
+    snprintf(text, sizeof text,
+             "Local:\n  +-- 10.9.0.0/24 2 0 2\n     |-- 10.9.0.%u\n"
+             "        /32 host LOCAL\n",
+             host);
     agent_root_put(root, "proc/net/fib_trie", text);
     agent_root_put(root, "sys/block/sda/size", "41943040\n");
     if (installed)
@@ -56,9 +58,8 @@ pid_t agent_spawn(const char *bin, api_env_t *env, const char *root, const char 
     char server[64], grpc[64];
     snprintf(server, sizeof server, "http://127.0.0.1:%u", env->port);
     snprintf(grpc, sizeof grpc, "127.0.0.1:%u", env->grpc_port);
-    const char *argv[40] = {bin,         "--server",         server, "--grpc-server",
-                            grpc,        "--root",           root,   "--interval",
-                            "1",         "--facts-interval", "1",    "--log-level",
+    const char *argv[40] = {bin,    "--server",   server, "--grpc-server",    grpc, "--root",
+                            root,   "--interval", "1",    "--facts-interval", "1",  "--log-level",
                             "debug"};
     size_t n = 13;
     for (size_t i = 0; extra && extra[i] && n < 39; i++)
@@ -95,8 +96,7 @@ void agent_stop_clean(pid_t pid)
 {
     CHECK(kill(pid, SIGTERM) == 0);
     int st = agent_wait_exit(pid, 5000);
-    CHECKF(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "the agent exited with status %d",
-           st);
+    CHECKF(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "the agent exited with status %d", st);
 }
 
 int agent_file_count(const char *path, const char *needle)
@@ -149,8 +149,8 @@ void agent_make_rollable(api_env_t *env, const char *mac)
     api_resp_free(&r);
 }
 
-pid_t agent_env_start(api_env_t *env, const char *enjoliverd, const char *standin,
-                      const char *dir, const char *const *extra)
+pid_t agent_env_start(api_env_t *env, const char *enjoliverd, const char *standin, const char *dir,
+                      const char *const *extra)
 {
     char mb[512], sync_dir[512], mb_uri[64];
     snprintf(mb, sizeof mb, "%s/mb", dir);
@@ -159,8 +159,8 @@ pid_t agent_env_start(api_env_t *env, const char *enjoliverd, const char *standi
     unsigned port = 0;
     pid_t pid = api_standin_start(standin, mb, &port);
     snprintf(mb_uri, sizeof mb_uri, "http://127.0.0.1:%u", port);
-    const char *flags[24] = {"--reconcile", "true",   "--matchbox-path", sync_dir,
-                             "--matchbox-uri", mb_uri, "--lease-ttl",    "2"};
+    const char *flags[24] = {"--reconcile",    "true", "--matchbox-path", sync_dir,
+                             "--matchbox-uri", mb_uri, "--lease-ttl",     "2"};
     size_t n = 8;
     for (size_t i = 0; extra && extra[i] && n < 23; i++)
         flags[n++] = extra[i];

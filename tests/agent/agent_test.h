@@ -38,8 +38,8 @@ void agent_make_rollable(api_env_t *env, const char *mac);
 /* The stand-in matchbox serving dir/mb (its Ignition files under
  * dir/mb/ignition), and enjoliverd leading alone with it and a matchbox
  * sync directory dir/sync; extra flags (NULL-ended, may be NULL). */
-pid_t agent_env_start(api_env_t *env, const char *enjoliverd, const char *standin,
-                      const char *dir, const char *const *extra);
+pid_t agent_env_start(api_env_t *env, const char *enjoliverd, const char *standin, const char *dir,
+                      const char *const *extra);
 
 /* Waits until the file holds needle (1) or ms passed (0). */
 int agent_file_wait(const char *path, const char *needle, unsigned ms);

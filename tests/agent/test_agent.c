@@ -65,7 +65,8 @@ int main(int argc, char **argv)
                    "echo lldp.eth0.chassis.mac=58:8d:09:1a:2b:00\n"
                    "echo lldp.eth0.chassis.name=tor-fake-1\n"
                    "echo lldp.eth0.port.ifname=Ethernet1/7");
-    snprintf(path_env, sizeof path_env, "%s:%s", bin, getenv("PATH") ? getenv("PATH") : "/usr/bin:/bin");
+    snprintf(path_env, sizeof path_env, "%s:%s", bin,
+             getenv("PATH") ? getenv("PATH") : "/usr/bin:/bin");
     setenv("PATH", path_env, 1);
     pid_t agent = agent_spawn(argv[3], &env, root, agent_log, agent_flags);
 

@@ -28,7 +28,8 @@ static void dump(void)
 int main(int argc, char **argv)
 {
     CHECKF(argc == 4, "usage: %s ENJOLIVERD MATCHBOX_STANDIN ENJOLIVER_AGENT", argv[0]);
-    snprintf(dir, sizeof dir, "%s/agent-fence-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    snprintf(dir, sizeof dir, "%s/agent-fence-XXXXXX",
+             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
     CHECK(mkdtemp(dir) != NULL);
     char root[350], hooks[350], state[350], journal[400], doc[400], body[600];
     snprintf(root, sizeof root, "%s/root", dir);
@@ -58,7 +59,8 @@ int main(int argc, char **argv)
     CHECK(t_system("printf '%%s' '%s' > '%s'", DOC_B, doc) == 0);
 
     CHECKF(agent_file_wait(hook_log, "drain ", 20000), "no drain");
-    CHECKF(agent_file_wait(journal, "stale-slot", 20000), "the agent did not stop on the lost slot");
+    CHECKF(agent_file_wait(journal, "stale-slot", 20000),
+           "the agent did not stop on the lost slot");
     CHECK(agent_file_count(journal, "\"failed\"") == 1);
     CHECKF(agent_file_count(hook_log, "kexec ") == 0, "the strategy ran without the slot");
     CHECK(agent_file_wait(agent_log, "the slot is no longer ours", 1000));

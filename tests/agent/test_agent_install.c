@@ -26,8 +26,8 @@ static void schedule(api_env_t *env, const char *mac)
 {
     char body[200];
     api_resp_t r = {0};
-    snprintf(body, sizeof body, "{\"roles\": [\"kubernetes-node\"], \"selector\": {\"mac\": \"%s\"}}",
-             mac);
+    snprintf(body, sizeof body,
+             "{\"roles\": [\"kubernetes-node\"], \"selector\": {\"mac\": \"%s\"}}", mac);
     api_req(env, "POST", "/scheduler", body, strlen(body), &r);
     CHECK(r.status == 200);
     api_resp_free(&r);
@@ -36,7 +36,8 @@ static void schedule(api_env_t *env, const char *mac)
 int main(int argc, char **argv)
 {
     CHECKF(argc == 4, "usage: %s ENJOLIVERD MATCHBOX_STANDIN ENJOLIVER_AGENT", argv[0]);
-    snprintf(dir, sizeof dir, "%s/agent-install-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    snprintf(dir, sizeof dir, "%s/agent-install-XXXXXX",
+             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
     CHECK(mkdtemp(dir) != NULL);
     snprintf(log_1, sizeof log_1, "%s/agent1.log", dir);
     snprintf(log_2, sizeof log_2, "%s/agent2.log", dir);

@@ -36,8 +36,8 @@
 #define DOC_B "{\"ignition\": {\"version\": \"2.0.0\"}, \"storage\": {\"files\": [1]}}"
 #define DOC_C "{\"ignition\": {\"version\": \"2.0.0\"}, \"storage\": {\"files\": [2]}}"
 
-static char dir[300], root[350], agent_log[350], hooks[350], hook_log[350], state[350],
-    mb_doc[400], journal[400];
+static char dir[300], root[350], agent_log[350], hooks[350], hook_log[350], state[350], mb_doc[400],
+    journal[400];
 
 static void dump(void)
 {
@@ -61,7 +61,8 @@ static void make_hooks(void)
     hook("drain", body);
     /* A reboot ends the agent at once. */
     snprintf(body, sizeof body,
-             "echo \"kexec $ENJ_SLOT_TOKEN $ENJ_STRATEGY\" >> '%s'\nkill -KILL \"$(cat '%s/agent.pid')\"",
+             "echo \"kexec $ENJ_SLOT_TOKEN $ENJ_STRATEGY\" >> '%s'\nkill -KILL \"$(cat "
+             "'%s/agent.pid')\"",
              hook_log, dir);
     hook("kexec", body);
     snprintf(body, sizeof body, "echo \"uncordon $ENJ_SLOT_TOKEN\" >> '%s'", hook_log);
@@ -95,8 +96,8 @@ static void serve(const char *doc)
 
 static pid_t start(const char *bin, api_env_t *env)
 {
-    const char *flags[] = {"--state-dir", state, "--hooks-dir", hooks, "--check-retries", "3",
-                           "--check-interval", "1", NULL};
+    const char *flags[] = {"--state-dir",      state, "--hooks-dir", hooks, "--check-retries", "3",
+                           "--check-interval", "1",   NULL};
     pid_t pid = agent_spawn(bin, env, root, agent_log, flags);
     CHECK(t_system("echo %d > '%s/agent.pid'", (int)pid, dir) == 0);
     return pid;
@@ -112,7 +113,8 @@ static void reboot_into(const char *boot_id, const char *doc)
 int main(int argc, char **argv)
 {
     CHECKF(argc == 4, "usage: %s ENJOLIVERD MATCHBOX_STANDIN ENJOLIVER_AGENT", argv[0]);
-    snprintf(dir, sizeof dir, "%s/agent-rollout-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    snprintf(dir, sizeof dir, "%s/agent-rollout-XXXXXX",
+             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
     CHECK(mkdtemp(dir) != NULL);
     snprintf(root, sizeof root, "%s/root", dir);
     snprintf(agent_log, sizeof agent_log, "%s/agent.log", dir);

@@ -214,7 +214,8 @@ static void test_fallbacks(void)
 
 int main(void)
 {
-    snprintf(root, sizeof root, "%s/agent-facts-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    snprintf(root, sizeof root, "%s/agent-facts-XXXXXX",
+             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
     if (!mkdtemp(root)) {
         perror("mkdtemp");
         return 1;
