@@ -23,6 +23,18 @@
 #define BACKOFF_MAX_MS 30000u
 #define INSTALLED_IGNITION "usr/share/oem/coreos-install.json"
 
+/* What the agent knows of its machine, as the watch told it. */
+typedef struct agent_status_s {
+    bool registered; /* the API knows the machine */
+    bool reported;   /* an Ignition report was recorded */
+    bool up_to_date; /* ... and it matched what matchbox serves */
+    bool rolling_enabled;
+    char strategy[16];
+    int64_t revision;     /* of the last machine event */
+    uint64_t discoveries; /* discovery posts accepted */
+    uint64_t ignition_reports;
+} agent_status_t;
+
 struct agent_s {
     uv_loop_t *loop;
     char **servers;
@@ -498,11 +510,6 @@ int agent_start(uv_loop_t *loop, const agent_config_t *cfg, agent_t **out)
     uv_timer_start(&a->report_timer, report_tick, a->interval_ms, a->interval_ms);
     *out = a;
     return 0;
-}
-
-const agent_status_t *agent_status(const agent_t *a)
-{
-    return &a->st;
 }
 
 static void handle_closed(uv_handle_t *h)

@@ -44,20 +44,7 @@ typedef struct agent_config_s {
     const char *install_command;
 } agent_config_t;
 
-/* What the agent knows of its machine, as the watch told it. */
-typedef struct agent_status_s {
-    bool registered; /* the API knows the machine */
-    bool reported;   /* an Ignition report was recorded */
-    bool up_to_date; /* ... and it matched what matchbox serves */
-    bool rolling_enabled;
-    char strategy[16];
-    int64_t revision;     /* of the last machine event */
-    uint64_t discoveries; /* discovery posts accepted */
-    uint64_t ignition_reports;
-} agent_status_t;
-
 int agent_start(uv_loop_t *loop, const agent_config_t *cfg, agent_t **out);
-const agent_status_t *agent_status(const agent_t *a);
 /* Ends every request and the watch, then frees a and calls done. */
 void agent_stop(agent_t *a, void (*done)(void *), void *data);
 

@@ -31,16 +31,6 @@ void *gv_alloc(gv_arena_t *a, size_t size)
     return p;
 }
 
-char *gv_strdup(gv_arena_t *a, const char *s)
-{
-    size_t n = strlen(s) + 1;
-    char *p = gv_alloc(a, n);
-    if (!p)
-        return (char *)"";
-    memcpy(p, s, n);
-    return p;
-}
-
 void gv_arena_free(gv_arena_t *a)
 {
     for (size_t i = 0; i < a->n; i++)

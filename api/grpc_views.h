@@ -23,8 +23,6 @@ typedef struct gv_arena_s {
 /* Zeroed memory that lives until gv_arena_free; NULL (and a->failed) when
  * memory runs out. */
 void *gv_alloc(gv_arena_t *a, size_t size);
-/* A copy of s in the arena ("" when out of memory). */
-char *gv_strdup(gv_arena_t *a, const char *s);
 void gv_arena_free(gv_arena_t *a);
 
 /* Role bits (model_role_t) <-> the proto's enum. */

@@ -734,11 +734,6 @@ void api_grpc_watches_stop(api_t *api)
     uv_close((uv_handle_t *)&h->check, check_closed);
 }
 
-size_t api_grpc_watchers(const api_t *api)
-{
-    return api->hub ? api->hub->n_watchers : 0;
-}
-
 int api_grpc_watches(api_t *api)
 {
     grpc_hub_t *h = calloc(1, sizeof(*h));

@@ -655,11 +655,6 @@ uint16_t rpc_server_port(const rpc_server_t *s)
     return s->port;
 }
 
-size_t rpc_server_calls(const rpc_server_t *s)
-{
-    return s->calls;
-}
-
 static void loop_closed(void *data)
 {
     rpc_server_t *s = data;

@@ -73,8 +73,6 @@ int rpc_server_method(rpc_server_t *s, const rpc_method_t *m);
 int rpc_server_start(rpc_server_t *s);
 /* The port bound (after start). */
 uint16_t rpc_server_port(const rpc_server_t *s);
-/* Calls in progress (streams included). */
-size_t rpc_server_calls(const rpc_server_t *s);
 /* Ends every call (streams get UNAVAILABLE "shutting down"), stops
  * listening, frees s, then calls done (may be NULL) on the loop. A server
  * never started may be closed too. */

@@ -170,11 +170,6 @@ void rpc_loop_expect(rpc_loop_t *q)
     q->pending++;
 }
 
-size_t rpc_loop_pending(const rpc_loop_t *q)
-{
-    return q->pending;
-}
-
 void rpc_loop_close(rpc_loop_t *q, void (*done)(void *), void *data)
 {
     q->closing = true;

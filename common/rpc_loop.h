@@ -41,7 +41,6 @@ grpc_call_error rpc_loop_start_batch(rpc_loop_t *q, grpc_call *call, const grpc_
  * (grpc_server_request_call, grpc_server_shutdown_and_notify...): each
  * must complete exactly once. */
 void rpc_loop_expect(rpc_loop_t *q);
-size_t rpc_loop_pending(const rpc_loop_t *q);
 /* Shuts the queue down once nothing is pending, joins the thread, frees q,
  * then calls done on the loop. */
 void rpc_loop_close(rpc_loop_t *q, void (*done)(void *), void *data);
